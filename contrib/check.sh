@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# contrib/check.sh - build sendmx from a clean clone and run every test.
+#
+# This is the README's test command and exactly what CI runs (.ci/run):
+#
+#   bash contrib/check.sh
+#
+# 1. Installs the build and test dependencies with apt-get (Debian 12), when
+#    run as root and something is missing; otherwise it only reports what is
+#    missing and carries on.
+# 2. autoreconf -fi && ./configure && make -j2 && make -j2 check
+# 3. Prints the automake test-suite summary as the last line:
+#      N passed, N failed, N skipped
+#    and exits non-zero if anything failed (or could not be built).
+#
+# Environment:
+#   SENDMX_CONFIGURE_FLAGS  extra ./configure arguments (e.g. --enable-sanitizers)
+#   SENDMX_DISTCHECK=1      also run `make distcheck`
+#   SENDMX_NO_APT=1         never call apt-get
+#   JOBS                    make parallelism (default 2)
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+root=$(pwd)
+jobs=${JOBS:-2}
+
+DEPS=(build-essential autoconf automake pkg-config libconfuse-dev libc-ares-dev
+      libssl-dev libcmocka-dev python3 python3-aiosmtpd openssl php-cli
+      ca-certificates)
+
+say() { printf 'check.sh: %s\n' "$*"; }
+
+install_deps() {
+	local missing=() p
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		say "not a Debian system: not checking packages (${DEPS[*]})"
+		return 0
+	fi
+	for p in "${DEPS[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		say "all build and test dependencies are installed"
+		return 0
+	fi
+	if [ "${SENDMX_NO_APT:-}" = 1 ] || [ "$(id -u)" -ne 0 ]; then
+		say "missing packages: ${missing[*]} (install them as root:" \
+		    "apt-get install ${missing[*]}); carrying on"
+		return 0
+	fi
+	say "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q || say "apt-get update failed; trying the install anyway"
+	apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+		say "apt-get install failed; the build may fail"
+}
+
+# The summary line CI reads; failures are at least 1 when we could not
+# even get to the tests.
+finish() {
+	local passed=$1 failed=$2 skipped=$3
+	printf '%s passed, %s failed, %s skipped\n' "$passed" "$failed" "$skipped"
+	[ "$failed" -eq 0 ] && exit 0
+	exit 1
+}
+
+build_failed() {
+	say "$1 failed: no tests were run"
+	finish 0 1 0
+}
+
+count() {
+	# automake's test-suite.log header: "# PASS:  12"
+	local n
+	n=$(sed -n "s/^# $1: *\\([0-9][0-9]*\\).*/\\1/p" test-suite.log | head -n 1)
+	echo "${n:-0}"
+}
+
+install_deps
+
+say "autoreconf -fi"
+autoreconf -fi || build_failed autoreconf
+# shellcheck disable=SC2086  # word splitting of the flags is intended
+./configure ${SENDMX_CONFIGURE_FLAGS:-} || build_failed configure
+make -j"$jobs" || build_failed make
+
+rm -f test-suite.log
+say "make -j$jobs check"
+VERBOSE=1 make -j"$jobs" check
+check_rc=$?
+
+if [ ! -f test-suite.log ]; then
+	say "make check produced no test-suite.log (exit $check_rc)"
+	finish 0 1 0
+fi
+pass=$(count PASS)
+skip=$(count SKIP)
+xfail=$(count XFAIL)
+fail=$(( $(count FAIL) + $(count XPASS) + $(count ERROR) ))
+say "test-suite.log: $(count TOTAL) total, $pass pass, $fail fail/error/xpass," \
+    "$skip skip, $xfail xfail"
+if [ "$check_rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+	say "make check exited $check_rc without a failed test: counting it as a failure"
+	fail=1
+fi
+
+if [ "${SENDMX_DISTCHECK:-}" = 1 ]; then
+	say "make distcheck"
+	if ! make -j"$jobs" distcheck; then
+		say "make distcheck failed"
+		fail=$((fail + 1))
+	fi
+fi
+
+cd "$root" || exit 1
+finish "$pass" "$fail" "$skip"

@@ -1,0 +1,842 @@
+/*
+ * config.c - the configuration file, the only user of <confuse.h>.
+ *
+ * The file is read into memory once, through one descriptor, so that the
+ * permission check (an inline password needs a private file) applies to
+ * exactly the bytes that are parsed. Before libconfuse sees the text,
+ * every "${" that its lexer would expand is rewritten into a form it takes
+ * literally (see neutralize_env): sendmx may run with privilege and
+ * inherits its caller's environment, and libconfuse 3.3 has no flag to
+ * turn the expansion off. Values are copied out and the cfg_t freed.
+ */
+#include "ac_config.h"
+
+#include <confuse.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+
+#define CONFIG_MAX_BYTES (1024 * 1024)  /* a config is a few hundred bytes */
+#define PASSWORD_MAX 4096
+#define HOSTNAME_MAX 255                /* RFC 1035 2.3.4 */
+
+extern char **environ;
+
+/* What the libconfuse callbacks need; they get no user pointer. */
+struct parse_ctx {
+	const char *path;
+	struct err *err;
+	bool failed;
+	int relay_line;  /* line where the relay section ends, for later errors */
+};
+
+/* Scanner states that mirror libconfuse 3.3's lexer (lexer.l). */
+enum scan_state {
+	SC_SPACE,    /* between tokens */
+	SC_WORD,     /* inside an unquoted string */
+	SC_LCOMMENT, /* # or // up to the end of the line */
+	SC_BCOMMENT, /* C comment */
+	SC_DQ,       /* "..." */
+	SC_SQ        /* '...' */
+};
+
+struct scanner {
+	const char *p;
+	size_t len, i;
+	enum scan_state st;
+	int line;
+	int depth;       /* open sections */
+	int open_line;   /* line of the outermost unclosed '{' */
+	struct buf out;
+};
+
+static struct parse_ctx *current_ctx;
+
+static enum status read_config_file(const char *path, bool explicit_path,
+				    struct buf *text, mode_t *mode,
+				    bool *missing, struct err *err);
+static enum status neutralize_env(const char *path, const char *text,
+				  size_t len, struct buf *out,
+				  struct err *err);
+static bool scan_space(struct scanner *s);
+static void scan_env_ref(struct scanner *s, const char *close);
+static void scan_quoted(struct scanner *s, char quote);
+static cfg_t *new_cfg(void);
+static void on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap);
+static void ctx_fail(const char *path, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+		     void *result);
+static int validate_nonneg(cfg_t *cfg, cfg_opt_t *opt);
+static int validate_positive(cfg_t *cfg, cfg_opt_t *opt);
+static int validate_port(cfg_t *cfg, cfg_opt_t *opt);
+static int validate_hostname(cfg_t *cfg, cfg_opt_t *opt);
+static int validate_path(cfg_t *cfg, cfg_opt_t *opt);
+static int validate_relay(cfg_t *cfg, cfg_opt_t *opt);
+static const char *relay_problem(cfg_t *sec);
+static bool mechanisms_known(const char *list);
+static bool valid_hostname(const char *s);
+static enum status copy_out(cfg_t *cfg, struct config *c,
+			    const struct parse_ctx *ctx, mode_t mode,
+			    struct err *err);
+static enum status check_strings(const struct config *c, const char *path,
+				 struct err *err);
+static enum status copy_relay(cfg_t *sec, struct relay_config *r,
+			      const struct parse_ctx *ctx, mode_t mode,
+			      struct err *err);
+static enum status read_password_file(const char *file, char **out,
+				      const char *where, struct err *err);
+static char *dup_or_null(const char *s);
+static char *default_hostname(void);
+static void wipe_cfg_password(cfg_t *cfg);
+
+const char *config_default_path(void)
+{
+	return SYSCONFDIR "/sendmx.conf";
+}
+
+enum status config_load(const char *path, struct config **out,
+			struct err *err)
+{
+	struct parse_ctx ctx = { 0 };
+	struct buf text, safe;
+	struct config *c = xcalloc(1, sizeof *c);
+	bool explicit_path = path != NULL;
+	bool missing = false;
+	enum status st;
+	cfg_t *cfg = NULL;
+	char **saved_env;
+	static char *empty_env[] = { NULL };
+	mode_t mode = 0;
+	int rc;
+
+	buf_init(&text);
+	buf_init(&safe);
+	if (path == NULL)
+		path = config_default_path();
+	st = read_config_file(path, explicit_path, &text, &mode, &missing, err);
+	if (st != ST_OK)
+		goto out;
+	cfg = new_cfg();
+	if (!missing) {
+		c->path = xstrdup(path);
+		st = neutralize_env(path, text.data, text.len, &safe, err);
+		if (st != ST_OK)
+			goto out;
+		ctx.path = path;
+		ctx.err = err;
+		current_ctx = &ctx;
+		/* Belt and braces: should the rewrite ever miss a form the
+		 * lexer expands, it finds no caller's variable to expand. */
+		saved_env = environ;
+		environ = empty_env;
+		rc = cfg_parse_buf(cfg, safe.data);
+		environ = saved_env;
+		current_ctx = NULL;
+		if (rc != CFG_SUCCESS || ctx.failed) {
+			if (!ctx.failed)
+				err_set(err, "%s: cannot parse", path);
+			st = ST_PERMFAIL;
+			goto out;
+		}
+	}
+	st = copy_out(cfg, c, &ctx, mode, err);
+out:
+	if (cfg) {
+		wipe_cfg_password(cfg);
+		cfg_free(cfg);
+	}
+	/* Both buffers may hold an inline password. */
+	if (text.data)
+		explicit_bzero(text.data, text.cap);
+	if (safe.data)
+		explicit_bzero(safe.data, safe.cap);
+	buf_free(&text);
+	buf_free(&safe);
+	if (st != ST_OK) {
+		config_free(c);
+		c = NULL;
+	}
+	*out = c;
+	return st;
+}
+
+static void free_relay(struct relay_config *r)
+{
+	if (r == NULL)
+		return;
+	free(r->host);
+	free(r->user);
+	if (r->password) {
+		explicit_bzero(r->password, strlen(r->password));
+		free(r->password);
+	}
+	free(r->ca_file);
+	free(r->ca_path);
+	free(r->auth_mechanisms);
+	free(r);
+}
+
+void config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->hostname);
+	free_relay(cfg->relay);
+	free(cfg->log_file);
+	free(cfg->temp_dir);
+	free(cfg);
+}
+
+/*
+ * Reads the whole file through one descriptor and reports its mode. A
+ * missing default file is not an error: *missing is set instead.
+ */
+static enum status read_config_file(const char *path, bool explicit_path,
+				    struct buf *text, mode_t *mode,
+				    bool *missing, struct err *err)
+{
+	enum status st = ST_PERMFAIL;
+	struct stat sb;
+	char chunk[4096];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ENOENT && !explicit_path) {
+			*missing = true;
+			return ST_OK;
+		}
+		err_set(err, "cannot read %s: %s", path, strerror(errno));
+		return ST_PERMFAIL;
+	}
+	if (fstat(fd, &sb) < 0) {
+		err_set(err, "cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		err_set(err, "cannot read %s: not a regular file", path);
+		goto out;
+	}
+	/* Whoever can write the file can redirect mail and the log. */
+	if (sb.st_mode & S_IWOTH) {
+		err_set(err, "%s is writable by others (mode %04o); "
+			"chmod o-w %s", path, (unsigned)(sb.st_mode & 07777),
+			path);
+		goto out;
+	}
+	*mode = sb.st_mode;
+	for (;;) {
+		n = read(fd, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_set(err, "cannot read %s: %s", path,
+				strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (text->len + (size_t)n > CONFIG_MAX_BYTES) {
+			err_set(err, "%s: file too large for a configuration",
+				path);
+			goto out;
+		}
+		buf_append(text, chunk, (size_t)n);
+	}
+	st = ST_OK;
+out:
+	explicit_bzero(chunk, sizeof chunk);
+	close(fd);
+	return st;
+}
+
+/*
+ * libconfuse 3.3 replaces ${VAR} (and ${VAR:-default}) by getenv(VAR) in
+ * two places: anywhere inside a "double-quoted" string, and as a whole
+ * token where an unquoted string starts. It has no option to turn that
+ * off, so the text is rewritten so the lexer takes those characters
+ * literally: in a double-quoted string '$' becomes the escape "\x24";
+ * an unquoted ${...} token becomes a single-quoted string, which is never
+ * expanded. Comments and single-quoted strings are copied unchanged, as is
+ * every newline, so line numbers in later messages stay right. The scanner
+ * also counts braces: libconfuse silently accepts a section left open at
+ * the end of the file.
+ */
+static enum status neutralize_env(const char *path, const char *text,
+				  size_t len, struct buf *out,
+				  struct err *err)
+{
+	struct scanner s = { .p = text, .len = len, .st = SC_SPACE,
+			     .line = 1 };
+	enum status st = ST_OK;
+
+	buf_init(&s.out);
+	while (s.i < s.len) {
+		if (s.p[s.i] == '\0') {
+			err_set(err, "%s:%d: NUL byte in file", path, s.line);
+			st = ST_PERMFAIL;
+			goto out;
+		}
+		switch (s.st) {
+		case SC_SPACE:
+		case SC_WORD:
+			if (scan_space(&s))
+				continue;
+			break;
+		case SC_LCOMMENT:
+			if (s.p[s.i] == '\n')
+				s.st = SC_SPACE;
+			break;
+		case SC_BCOMMENT:
+			if (s.p[s.i] == '*' && s.i + 1 < s.len &&
+			    s.p[s.i + 1] == '/') {
+				buf_append(&s.out, "*", 1);
+				s.i++;
+				s.st = SC_SPACE;
+			}
+			break;
+		case SC_DQ:
+		case SC_SQ:
+			scan_quoted(&s, s.st == SC_DQ ? '"' : '\'');
+			break;
+		}
+		if (s.i < s.len) {
+			if (s.p[s.i] == '\n')
+				s.line++;
+			buf_append(&s.out, s.p + s.i, 1);
+			s.i++;
+		}
+	}
+	/* An open string is reported by libconfuse itself. */
+	if (s.depth > 0 && s.st != SC_DQ && s.st != SC_SQ) {
+		err_set(err, "%s:%d: section opened here is not closed "
+			"(missing '}')", path, s.open_line);
+		st = ST_PERMFAIL;
+	}
+out:
+	if (st == ST_OK) {
+		*out = s.out;
+	} else {
+		if (s.out.data)
+			explicit_bzero(s.out.data, s.out.cap);
+		buf_free(&s.out);
+	}
+	return st;
+}
+
+/* Characters that end an unquoted string in lexer.l. */
+static bool is_word_char(char c)
+{
+	return c != '\0' && strchr(" #\"'\t\n\r={}()+,*", c) == NULL;
+}
+
+/*
+ * One character outside strings and comments. Returns true when it copied
+ * everything up to the new s->i itself; otherwise it leaves s->i on a
+ * character for the caller to copy.
+ */
+static bool scan_space(struct scanner *s)
+{
+	const char *p = s->p;
+	size_t i = s->i, n;
+	char c = p[i];
+	const char *close;
+
+	if (c == '#') {
+		s->st = SC_LCOMMENT;
+	} else if (s->st == SC_SPACE && c == '/' && i + 1 < s->len &&
+		   p[i + 1] == '*') {
+		s->st = SC_BCOMMENT;
+		buf_append(&s->out, "/", 1);
+		s->i++;
+	} else if (s->st == SC_SPACE && c == '/' && i + 1 < s->len &&
+		   p[i + 1] == '/') {
+		/* "//" starts a comment unless a longer unquoted string
+		 * ("//host") matches, as flex prefers the longest match. */
+		for (n = i; n < s->len && p[n] == '/'; n++)
+			;
+		s->st = n < s->len && is_word_char(p[n]) ? SC_WORD
+							  : SC_LCOMMENT;
+	} else if (c == '"') {
+		s->st = SC_DQ;
+	} else if (c == '\'') {
+		s->st = SC_SQ;
+	} else if (s->st == SC_SPACE && c == '$' && i + 1 < s->len &&
+		   p[i + 1] == '{' &&
+		   (close = memchr(p + i + 2, '}', s->len - i - 2)) != NULL) {
+		scan_env_ref(s, close);
+		return true;
+	} else if (is_word_char(c)) {
+		s->st = SC_WORD;
+	} else {
+		s->st = SC_SPACE;
+		if (c == '{' && s->depth++ == 0)
+			s->open_line = s->line;
+		else if (c == '}' && s->depth > 0)
+			s->depth--;
+	}
+	return false;
+}
+
+/* An unquoted "${...}" token: emitted as a single-quoted string. */
+static void scan_env_ref(struct scanner *s, const char *close)
+{
+	const char *q;
+
+	buf_append(&s->out, "'", 1);
+	for (q = s->p + s->i; q <= close; q++) {
+		/* In a single-quoted string only \\ and \' are escapes. */
+		if (*q == '\\' || *q == '\'')
+			buf_append(&s->out, "\\", 1);
+		if (*q == '\n')
+			s->line++;
+		buf_append(&s->out, q, 1);
+	}
+	buf_append(&s->out, "'", 1);
+	s->i = (size_t)(close - s->p) + 1;
+	s->st = SC_SPACE;
+}
+
+/* One character inside a quoted string. */
+static void scan_quoted(struct scanner *s, char quote)
+{
+	const char *p = s->p;
+	size_t i = s->i;
+
+	if (p[i] == quote) {
+		s->st = SC_SPACE;
+	} else if (p[i] == '\\' && i + 1 < s->len) {
+		/* Copy the escape pair whole: "\"" and "\$" stay as they are. */
+		buf_append(&s->out, p + i, 1);
+		s->i++;
+	} else if (quote == '"' && p[i] == '$' && i + 1 < s->len &&
+		   p[i + 1] == '{') {
+		/* The lexer's longest match takes "\x24" as one hex escape
+		 * before its ${...} rule can see a '$'. */
+		buf_appends(&s->out, "\\x24");
+		s->i++;
+	}
+}
+
+static cfg_t *new_cfg(void)
+{
+	static cfg_opt_t relay_opts[] = {
+		CFG_STR("host", NULL, CFGF_NONE),
+		CFG_INT("port", 0, CFGF_NODEFAULT),
+		CFG_INT_CB("tls", TLS_STARTTLS, CFGF_NONE, parse_tls),
+		CFG_STR("user", NULL, CFGF_NONE),
+		CFG_STR("password", NULL, CFGF_NONE),
+		CFG_STR("password_file", NULL, CFGF_NONE),
+		CFG_STR("ca_file", NULL, CFGF_NONE),
+		CFG_STR("ca_path", NULL, CFGF_NONE),
+		CFG_BOOL("verify", cfg_true, CFGF_NONE),
+		CFG_BOOL("allow_plaintext_auth", cfg_false, CFGF_NONE),
+		CFG_STR("auth_mechanisms", NULL, CFGF_NONE),
+		CFG_END()
+	};
+	static cfg_opt_t opts[] = {
+		CFG_STR("hostname", NULL, CFGF_NONE),
+		CFG_INT("timeout", 0, CFGF_NONE),
+		CFG_INT("connect_timeout", 30, CFGF_NONE),
+		CFG_STR("log_file", NULL, CFGF_NONE),
+		CFG_BOOL("syslog", cfg_true, CFGF_NONE),
+		CFG_INT("max_message_size", 0, CFGF_NONE),
+		CFG_STR("temp_dir", "/tmp", CFGF_NONE),
+		/* MULTI only so that a second relay section can be refused:
+		 * without it libconfuse silently merges the two. */
+		CFG_SEC("relay", relay_opts, CFGF_MULTI),
+		CFG_END()
+	};
+	cfg_t *cfg = cfg_init(opts, CFGF_NONE);
+
+	if (cfg == NULL) {
+		fputs("sendmx: out of memory\n", stderr);
+		abort();
+	}
+	/* Set before parsing, so that errors carry file:line. */
+	cfg_set_error_function(cfg, on_cfg_error);
+	cfg_set_validate_func(cfg, "timeout", validate_nonneg);
+	cfg_set_validate_func(cfg, "max_message_size", validate_nonneg);
+	cfg_set_validate_func(cfg, "connect_timeout", validate_positive);
+	cfg_set_validate_func(cfg, "relay|port", validate_port);
+	cfg_set_validate_func(cfg, "hostname", validate_hostname);
+	cfg_set_validate_func(cfg, "log_file", validate_path);
+	cfg_set_validate_func(cfg, "temp_dir", validate_path);
+	cfg_set_validate_func(cfg, "relay", validate_relay);
+	return cfg;
+}
+
+/* Keeps the first message: later ones are usually consequences of it. */
+static void on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	struct parse_ctx *ctx = current_ctx;
+	char msg[512];
+
+	if (ctx == NULL || ctx->failed)
+		return;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (cfg && cfg->name && strcmp(cfg->name, "root") != 0)
+		err_set(ctx->err, "%s:%d: %s: %s", ctx->path, cfg->line,
+			cfg->name, msg);
+	else
+		err_set(ctx->err, "%s:%d: %s", ctx->path, cfg ? cfg->line : 0,
+			msg);
+	ctx->failed = true;
+}
+
+static void ctx_fail(const char *path, int line, const char *fmt, ...)
+{
+	struct parse_ctx *ctx = current_ctx;
+	char msg[512];
+	va_list ap;
+
+	if (ctx == NULL || ctx->failed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	err_set(ctx->err, "%s:%d: %s", path, line, msg);
+	ctx->failed = true;
+}
+
+static int parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+		     void *result)
+{
+	long *mode = result;
+
+	(void)opt;
+	if (ascii_strcasecmp(value, "none") == 0)
+		*mode = TLS_NONE;
+	else if (ascii_strcasecmp(value, "starttls") == 0)
+		*mode = TLS_STARTTLS;
+	else if (ascii_strcasecmp(value, "tls") == 0)
+		*mode = TLS_IMPLICIT;
+	else {
+		cfg_error(cfg, "tls must be none, starttls or tls");
+		return -1;
+	}
+	return 0;
+}
+
+static long last_int(cfg_opt_t *opt)
+{
+	return cfg_opt_getnint(opt, cfg_opt_size(opt) - 1);
+}
+
+static int validate_nonneg(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = last_int(opt);
+
+	if (v < 0 || v > INT_MAX) {
+		cfg_error(cfg, "%s must be between 0 and %d", cfg_opt_name(opt),
+			  INT_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int validate_positive(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = last_int(opt);
+
+	if (v < 1 || v > INT_MAX) {
+		cfg_error(cfg, "%s must be between 1 and %d", cfg_opt_name(opt),
+			  INT_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int validate_port(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = last_int(opt);
+
+	if (v < 1 || v > 65535) {
+		cfg_error(cfg, "port must be between 1 and 65535");
+		return -1;
+	}
+	return 0;
+}
+
+static int validate_hostname(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (!valid_hostname(cfg_opt_getnstr(opt, 0))) {
+		cfg_error(cfg, "hostname must be a host name without spaces "
+			  "or control characters");
+		return -1;
+	}
+	return 0;
+}
+
+static int validate_path(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (v == NULL || *v == '\0' || has_control_chars(v)) {
+		cfg_error(cfg, "%s must be a file name without control "
+			  "characters", cfg_opt_name(opt));
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs when a relay section closes; cfg is the root. */
+static int validate_relay(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *problem;
+	const char *path = current_ctx ? current_ctx->path : "?";
+
+	if (cfg_opt_size(opt) > 1) {
+		ctx_fail(path, cfg->line, "relay: only one relay section "
+			 "is allowed");
+		return -1;
+	}
+	problem = relay_problem(cfg_opt_getnsec(opt, 0));
+	if (problem) {
+		ctx_fail(path, cfg->line, "relay: %s", problem);
+		return -1;
+	}
+	if (current_ctx)
+		current_ctx->relay_line = cfg->line;
+	return 0;
+}
+
+/* Checks that need only the section's own values; NULL when fine. */
+static const char *relay_problem(cfg_t *sec)
+{
+	const char *host = cfg_getstr(sec, "host");
+	const char *user = cfg_getstr(sec, "user");
+	const char *pass = cfg_getstr(sec, "password");
+	const char *pfile = cfg_getstr(sec, "password_file");
+	const char *mechs = cfg_getstr(sec, "auth_mechanisms");
+
+	if (host == NULL || *host == '\0')
+		return "host is required";
+	if (!valid_hostname(host))
+		return "host must be a host name without spaces or "
+		       "control characters";
+	if (pass && pfile)
+		return "password and password_file exclude each other";
+	if (user && !pass && !pfile)
+		return "user is set but neither password nor password_file";
+	if (!user && (pass || pfile))
+		return "password given without user";
+	if (user && (*user == '\0' || has_control_chars(user)))
+		return "user must not be empty or contain control characters";
+	if (pass && (*pass == '\0' || strpbrk(pass, "\r\n")))
+		return "password must not be empty or contain a line break";
+	if (mechs && !mechanisms_known(mechs))
+		return "auth_mechanisms may list only CRAM-MD5, PLAIN and LOGIN";
+	return NULL;
+}
+
+static bool mechanisms_known(const char *list)
+{
+	static const char *const known[] = { "CRAM-MD5", "PLAIN", "LOGIN" };
+	char *copy = xstrdup(list), *save = NULL, *tok;
+	bool ok = true, any = false;
+	size_t k;
+
+	for (tok = strtok_r(copy, " \t,", &save); tok && ok;
+	     tok = strtok_r(NULL, " \t,", &save)) {
+		any = true;
+		ok = false;
+		for (k = 0; k < sizeof known / sizeof known[0]; k++)
+			if (ascii_strcasecmp(tok, known[k]) == 0)
+				ok = true;
+	}
+	free(copy);
+	return ok && any;
+}
+
+/* A name fit for EHLO and Message-ID: no spaces or controls, bounded. */
+static bool valid_hostname(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > HOSTNAME_MAX || has_control_chars(s))
+		return false;
+	return strpbrk(s, " \t") == NULL;
+}
+
+static enum status copy_out(cfg_t *cfg, struct config *c,
+			    const struct parse_ctx *ctx, mode_t mode,
+			    struct err *err)
+{
+	const char *host = cfg_getstr(cfg, "hostname");
+	enum status st;
+
+	c->hostname = host ? xstrdup(host) : default_hostname();
+	c->timeout = (int)cfg_getint(cfg, "timeout");
+	c->connect_timeout = (int)cfg_getint(cfg, "connect_timeout");
+	c->log_file = dup_or_null(cfg_getstr(cfg, "log_file"));
+	c->syslog = cfg_getbool(cfg, "syslog") == cfg_true;
+	c->max_message_size = cfg_getint(cfg, "max_message_size");
+	c->temp_dir = dup_or_null(cfg_getstr(cfg, "temp_dir"));
+	st = check_strings(c, ctx->path ? ctx->path : "(defaults)", err);
+	if (st != ST_OK || cfg_size(cfg, "relay") == 0)
+		return st;
+	c->relay = xcalloc(1, sizeof *c->relay);
+	return copy_relay(cfg_getsec(cfg, "relay"), c->relay, ctx, mode, err);
+}
+
+static enum status check_strings(const struct config *c, const char *path,
+				 struct err *err)
+{
+	if (!valid_hostname(c->hostname)) {
+		err_set(err, "%s: hostname must be a host name without "
+			"spaces or control characters", path);
+		return ST_PERMFAIL;
+	}
+	if (c->log_file && (*c->log_file == '\0' ||
+			    has_control_chars(c->log_file))) {
+		err_set(err, "%s: log_file must be a file name", path);
+		return ST_PERMFAIL;
+	}
+	if (c->temp_dir == NULL || *c->temp_dir == '\0' ||
+	    has_control_chars(c->temp_dir)) {
+		err_set(err, "%s: temp_dir must be a directory name", path);
+		return ST_PERMFAIL;
+	}
+	return ST_OK;
+}
+
+static enum status copy_relay(cfg_t *sec, struct relay_config *r,
+			      const struct parse_ctx *ctx, mode_t mode,
+			      struct err *err)
+{
+	const char *pass = cfg_getstr(sec, "password");
+	const char *pfile = cfg_getstr(sec, "password_file");
+	char *where = xasprintf("%s:%d", ctx->path, ctx->relay_line);
+	enum status st = ST_OK;
+
+	r->host = xstrdup(cfg_getstr(sec, "host"));
+	r->tls = (enum tls_mode)cfg_getint(sec, "tls");
+	if (cfg_size(sec, "port") > 0)
+		r->port = (int)cfg_getint(sec, "port");
+	else
+		r->port = r->tls == TLS_IMPLICIT ? 465 : 587; /* RFC 8314 */
+	r->user = dup_or_null(cfg_getstr(sec, "user"));
+	r->ca_file = dup_or_null(cfg_getstr(sec, "ca_file"));
+	r->ca_path = dup_or_null(cfg_getstr(sec, "ca_path"));
+	r->verify = cfg_getbool(sec, "verify") == cfg_true;
+	r->allow_plaintext_auth =
+		cfg_getbool(sec, "allow_plaintext_auth") == cfg_true;
+	r->auth_mechanisms = dup_or_null(cfg_getstr(sec, "auth_mechanisms"));
+	if (pass && (mode & S_IROTH)) {
+		err_set(err, "%s: inline password in a file that is readable "
+			"by others (mode %04o); chmod o-rwx %s", where,
+			(unsigned)(mode & 07777), ctx->path);
+		st = ST_PERMFAIL;
+	} else if (pass) {
+		r->password = xstrdup(pass);
+	} else if (pfile) {
+		st = read_password_file(pfile, &r->password, where, err);
+	}
+	free(where);
+	return st;
+}
+
+/* The first line of file, which others must not be able to read or write. */
+static enum status read_password_file(const char *file, char **out,
+				      const char *where, struct err *err)
+{
+	enum status st = ST_PERMFAIL;
+	char data[PASSWORD_MAX + 1];
+	struct stat sb;
+	ssize_t n;
+	size_t len;
+	int fd;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		err_set(err, "%s: cannot read password_file %s: %s", where,
+			file, strerror(errno));
+		return ST_PERMFAIL;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		err_set(err, "%s: password_file %s is not a regular file",
+			where, file);
+		goto out;
+	}
+	if (sb.st_mode & (S_IROTH | S_IWOTH)) {
+		err_set(err, "%s: password_file %s is %s by others (mode %04o); "
+			"chmod o-rwx %s", where, file,
+			(sb.st_mode & S_IROTH) ? "readable" : "writable",
+			(unsigned)(sb.st_mode & 07777), file);
+		goto out;
+	}
+	do
+		n = read(fd, data, PASSWORD_MAX);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		err_set(err, "%s: cannot read password_file %s: %s", where,
+			file, strerror(errno));
+		goto out;
+	}
+	data[n] = '\0';
+	len = strcspn(data, "\r\n");
+	if (len == 0 || memchr(data, '\0', len)) {
+		err_set(err, "%s: password_file %s: the first line must hold "
+			"the password", where, file);
+		goto out;
+	}
+	*out = xstrndup(data, len);
+	st = ST_OK;
+out:
+	explicit_bzero(data, sizeof data);
+	close(fd);
+	return st;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* This host's FQDN (the canonical name of gethostname), else its name. */
+static char *default_hostname(void)
+{
+	struct addrinfo hints = { 0 }, *res = NULL;
+	char name[HOSTNAME_MAX + 1];
+	char *fqdn = NULL;
+
+	if (gethostname(name, sizeof name) < 0 || name[0] == '\0')
+		return xstrdup("localhost");
+	name[HOSTNAME_MAX] = '\0';
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_flags = AI_CANONNAME;
+	if (getaddrinfo(name, NULL, &hints, &res) == 0 && res &&
+	    res->ai_canonname && valid_hostname(res->ai_canonname))
+		fqdn = xstrdup(res->ai_canonname);
+	if (res)
+		freeaddrinfo(res);
+	return fqdn ? fqdn : xstrdup(name);
+}
+
+/* libconfuse frees its strings without clearing them. */
+static void wipe_cfg_password(cfg_t *cfg)
+{
+	unsigned int k, n = cfg_size(cfg, "relay");
+	char *pass;
+
+	for (k = 0; k < n; k++) {
+		pass = cfg_getstr(cfg_getnsec(cfg, "relay", k), "password");
+		if (pass)
+			explicit_bzero(pass, strlen(pass));
+	}
+}

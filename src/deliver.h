@@ -1,0 +1,40 @@
+/*
+ * deliver.h - groups a message's recipients by next hop, runs one SMTP
+ * transaction per destination (one connection, every recipient in it),
+ * and folds the results into one outcome per recipient. Logs one line
+ * per recipient per attempt. Decides no exit code.
+ */
+#ifndef SENDMX_DELIVER_H
+#define SENDMX_DELIVER_H
+
+#include <stdio.h>
+
+#include "config.h"
+#include "intake.h"
+#include "status.h"
+
+struct rcpt_outcome {
+	enum status status;
+	char *reply;   /* server reply summary or our error text */
+	char *relay;   /* "host[ip]:port" that answered, or NULL */
+};
+
+struct delivery {
+	const struct config *cfg;
+	const struct message *msg;
+	const char *queue_id;
+	FILE *transcript;        /* -v: SMTP dialogue goes here; NULL: none */
+	long long arrival_ms;    /* now_ms() when intake began, for delay= */
+	struct rcpt_outcome *outcomes; /* msg->rcpts.n entries, filled by deliver_message */
+};
+
+/* Delivers msg to every recipient; returns deliver_fold(d). */
+enum status deliver_message(struct delivery *d);
+
+/* The message's status from its outcomes: TEMPFAIL if any recipient is
+ * TEMPFAIL, else PERMFAIL if any is, else OK. */
+enum status deliver_fold(const struct delivery *d);
+
+void delivery_free_outcomes(struct delivery *d);
+
+#endif

@@ -1,0 +1,395 @@
+/*
+ * main.c - wires the stages (cli -> config -> intake -> deliver) and maps
+ * the final status to a sysexits code. The only place that exits.
+ */
+#include "ac_config.h"
+
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "cli.h"
+#include "config.h"
+#include "deliver.h"
+#include "intake.h"
+#include "log.h"
+#include "route.h"
+#include "smtpd.h"
+#include "util.h"
+
+struct run {
+	const struct invocation *inv;
+	const struct config *cfg;
+	const char *login;
+};
+
+static const char *caller_login(void);
+static void make_queue_id(char *id, size_t size);
+static int parse_cmdline_rcpts(const struct invocation *inv,
+			       struct address_list *out);
+static void qualify(char **mailbox, const char *hostname);
+static void qualify_message(struct message *msg, const char *hostname);
+static enum status deliver_taken(const struct run *run, struct message *msg,
+				 const char *qid, long long arrival,
+				 struct err *err);
+static void report_failures(const struct delivery *d, struct err *err);
+static int exit_code(enum status st);
+static int mode_deliver(const struct run *run);
+static int mode_verify(const struct run *run);
+static int mode_smtp(const struct run *run);
+static enum status smtp_message(void *ctx, struct message *msg,
+				struct err *err);
+static void intake_options(const struct run *run, struct intake_opts *o);
+
+int main(int argc, char **argv)
+{
+	struct invocation inv;
+	struct config *cfg = NULL;
+	struct run run;
+	struct err err;
+	int rc = EX_SOFTWARE;
+
+	/* A vanished reader of -bs output must not kill us mid-delivery. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (cli_parse(argc, argv, &inv, &err) != ST_OK) {
+		fprintf(stderr, "sendmx: %s\n%s", err.msg, cli_usage());
+		return EX_USAGE;
+	}
+	if (inv.mode == MODE_VERSION) {
+		printf("sendmx %s\n", PACKAGE_VERSION);
+		cli_free(&inv);
+		return EX_OK;
+	}
+	if (config_load(inv.config_path, &cfg, &err) != ST_OK) {
+		fprintf(stderr, "sendmx: %s\n", err.msg);
+		cli_free(&inv);
+		return EX_CONFIG;
+	}
+	run.inv = &inv;
+	run.cfg = cfg;
+	run.login = caller_login();
+	log_open(cfg->log_file, cfg->syslog, run.login);
+	if (inv.verbose)
+		for (size_t i = 0; i < inv.nignored; i++)
+			fprintf(stderr, "sendmx: %s\n", inv.ignored[i]);
+
+	switch (inv.mode) {
+	case MODE_DELIVER:
+		rc = mode_deliver(&run);
+		break;
+	case MODE_VERIFY:
+		rc = mode_verify(&run);
+		break;
+	case MODE_SMTP:
+		rc = mode_smtp(&run);
+		break;
+	case MODE_PRINT_QUEUE:
+		/* The durable queue comes with the queue issue; until then
+		 * nothing is ever left behind to list. */
+		printf("Mail queue is empty (sendmx keeps no queue yet: "
+		       "every message is delivered or refused at once)\n");
+		rc = EX_OK;
+		break;
+	case MODE_QUEUE_RUN:
+		fprintf(stderr, "sendmx: no queue yet: nothing to do\n");
+		rc = EX_OK;
+		break;
+	case MODE_NEWALIASES:
+		fprintf(stderr, "sendmx: aliases are not supported yet: "
+				"nothing to do\n");
+		rc = EX_OK;
+		break;
+	case MODE_VERSION:
+		rc = EX_OK;
+		break;
+	}
+	log_close();
+	config_free(cfg);
+	cli_free(&inv);
+	return rc;
+}
+
+/* The caller's identity comes from the real uid, never the environment. */
+static const char *caller_login(void)
+{
+	static char name[64];
+	struct passwd *pw = getpwuid(getuid());
+
+	if (pw != NULL && pw->pw_name != NULL && !has_control_chars(pw->pw_name) &&
+	    strlen(pw->pw_name) < sizeof name) {
+		strlcpy(name, pw->pw_name, sizeof name);
+	} else {
+		snprintf(name, sizeof name, "uid%lu", (unsigned long)getuid());
+	}
+	return name;
+}
+
+/* Seconds, microseconds and pid, in hex: unique per process and sortable
+ * by time, in the spirit of Postfix queue ids. */
+static void make_queue_id(char *id, size_t size)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	snprintf(id, size, "%08lX%05lX%05lX", (unsigned long)tv.tv_sec,
+		 (unsigned long)tv.tv_usec, (unsigned long)getpid() & 0xFFFFF);
+}
+
+/* Each argv recipient may be a list with display names. */
+static int parse_cmdline_rcpts(const struct invocation *inv,
+			       struct address_list *out)
+{
+	struct err err;
+
+	for (size_t i = 0; i < inv->nrecipients; i++) {
+		const char *r = inv->recipients[i];
+
+		if (strchr(r, '\r') || strchr(r, '\n')) {
+			fprintf(stderr, "sendmx: recipient contains CR or LF: "
+					"refused\n");
+			log_error(NULL, "refused: recipient contains CR or LF");
+			return -1;
+		}
+		if (address_parse_list(r, out, &err) != ST_OK) {
+			fprintf(stderr, "sendmx: bad recipient address: %s\n",
+				err.msg);
+			log_error(NULL, "refused: bad recipient address: %s",
+				  err.msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A bare local name ("root") gets this host's name, as sendmail
+ * qualifies with $j: RFC 5321 requires a domain in RCPT TO. */
+static void qualify(char **mailbox, const char *hostname)
+{
+	char *q;
+
+	if (**mailbox == '\0' || address_domain(*mailbox) != NULL)
+		return;
+	q = xasprintf("%s@%s", *mailbox, hostname);
+	free(*mailbox);
+	*mailbox = q;
+}
+
+static void qualify_message(struct message *msg, const char *hostname)
+{
+	qualify(&msg->sender, hostname);
+	for (size_t i = 0; i < msg->rcpts.n; i++)
+		qualify(&msg->rcpts.items[i].mailbox, hostname);
+}
+
+static void intake_options(const struct run *run, struct intake_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->hostname = run->cfg->hostname;
+	o->login = run->login;
+	o->spool_dir = run->cfg->temp_dir;
+	o->max_size = run->cfg->max_message_size;
+}
+
+static int mode_deliver(const struct run *run)
+{
+	const struct invocation *inv = run->inv;
+	struct address_list cmdline;
+	struct intake_opts o;
+	struct message msg;
+	struct err err;
+	char qid[32];
+	char *sender = NULL;
+	long long arrival = now_ms();
+	enum status st;
+	int rc;
+
+	address_list_init(&cmdline);
+	message_init(&msg);
+	make_queue_id(qid, sizeof qid);
+	if (parse_cmdline_rcpts(inv, &cmdline) != 0) {
+		rc = EX_DATAERR;
+		goto out;
+	}
+	if (inv->sender != NULL && inv->sender[0] != '\0') {
+		if (address_parse_envelope(inv->sender, &sender, &err) !=
+		    ST_OK) {
+			fprintf(stderr, "sendmx: bad sender address: %s\n",
+				err.msg);
+			log_error(qid, "refused: bad sender address: %s",
+				  err.msg);
+			rc = EX_DATAERR;
+			goto out;
+		}
+	}
+
+	intake_options(run, &o);
+	o.dots = inv->ignore_dots ? DOT_IGNORE : DOT_ENDS;
+	o.extract_recipients = inv->extract_recipients;
+	o.sender = inv->sender == NULL ? NULL : sender ? sender : "";
+	o.full_name = inv->full_name;
+	st = intake_read(stdin, &o, &cmdline, &msg, &err);
+	if (st != ST_OK) {
+		fprintf(stderr, "sendmx: message not taken: %s\n", err.msg);
+		log_error(qid, "refused: %s", err.msg);
+		rc = st == ST_PERMFAIL ? EX_DATAERR : EX_TEMPFAIL;
+		goto out;
+	}
+	qualify_message(&msg, run->cfg->hostname);
+
+	st = deliver_taken(run, &msg, qid, arrival, &err);
+	if (st != ST_OK)
+		fprintf(stderr, "%s", err.msg);
+	if (st == ST_TEMPFAIL)
+		fprintf(stderr, "sendmx: message not sent: temporary failure; "
+				"it was not queued, try again later\n");
+	rc = exit_code(st);
+out:
+	free(sender);
+	message_free(&msg);
+	address_list_free(&cmdline);
+	return rc;
+}
+
+/* Logs the arrival, delivers, and puts one line per failed recipient
+ * into err ("sendmx: <rcpt>: <why>\n"). */
+static enum status deliver_taken(const struct run *run, struct message *msg,
+				 const char *qid, long long arrival,
+				 struct err *err)
+{
+	struct delivery d = { 0 };
+	enum status st;
+
+	log_info(qid, "from=<%s>, size=%lld, nrcpt=%zu, msgid=%s",
+		 msg->sender, (long long)msg->size, msg->rcpts.n,
+		 msg->message_id ? msg->message_id : "none");
+	d.cfg = run->cfg;
+	d.msg = msg;
+	d.queue_id = qid;
+	d.transcript = run->inv->verbose ? stderr : NULL;
+	d.arrival_ms = arrival;
+	st = deliver_message(&d);
+	err->msg[0] = '\0';
+	if (st != ST_OK)
+		report_failures(&d, err);
+	delivery_free_outcomes(&d);
+	return st;
+}
+
+static void report_failures(const struct delivery *d, struct err *err)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (size_t i = 0; i < d->msg->rcpts.n; i++) {
+		const struct rcpt_outcome *o = &d->outcomes[i];
+
+		if (o->status == ST_OK)
+			continue;
+		buf_appendf(&b, "sendmx: %s: %s%s\n",
+			    d->msg->rcpts.items[i].mailbox,
+			    o->status == ST_TEMPFAIL ? "deferred: "
+						     : "refused: ",
+			    o->reply ? o->reply : "");
+	}
+	err_set(err, "%s", b.data ? b.data : "");
+	buf_free(&b);
+}
+
+/* The one mapping from status to sysexits (STYLE 3). */
+static int exit_code(enum status st)
+{
+	switch (st) {
+	case ST_OK:
+		return EX_OK;
+	case ST_TEMPFAIL:
+		return EX_TEMPFAIL;
+	case ST_PERMFAIL:
+		return EX_UNAVAILABLE;
+	}
+	return EX_SOFTWARE;
+}
+
+static int mode_verify(const struct run *run)
+{
+	struct address_list rcpts;
+	int rc = EX_OK;
+
+	address_list_init(&rcpts);
+	if (parse_cmdline_rcpts(run->inv, &rcpts) != 0) {
+		rc = EX_DATAERR;
+		goto out;
+	}
+	if (rcpts.n == 0) {
+		fprintf(stderr, "sendmx: -bv: no recipients given\n");
+		rc = EX_DATAERR;
+		goto out;
+	}
+	for (size_t i = 0; i < rcpts.n; i++) {
+		char *m = xstrdup(rcpts.items[i].mailbox);
+		struct next_hop hop;
+
+		qualify(&m, run->cfg->hostname);
+		hop = route_recipient(run->cfg, m);
+		if (hop.kind == HOP_RELAY) {
+			const struct relay_config *r = hop.relay;
+
+			printf("%s: deliverable via relay %s:%d (%s%s%s)\n", m,
+			       r->host, r->port,
+			       r->tls == TLS_NONE	  ? "no TLS"
+			       : r->tls == TLS_STARTTLS ? "starttls"
+							: "implicit TLS",
+			       r->user ? ", auth as " : "",
+			       r->user ? r->user : "");
+		} else {
+			printf("%s: cannot deliver: %s\n", m,
+			       hop.reason ? hop.reason : "no route");
+			rc = EX_UNAVAILABLE;
+		}
+		free(m);
+	}
+out:
+	address_list_free(&rcpts);
+	return rc;
+}
+
+struct smtp_ctx {
+	const struct run *run;
+};
+
+/* -bs: each message taken in by smtpd is delivered now; the SMTP reply
+ * after DATA carries the outcome. */
+static enum status smtp_message(void *ctx, struct message *msg,
+				struct err *err)
+{
+	const struct smtp_ctx *c = ctx;
+	char qid[32];
+
+	make_queue_id(qid, sizeof qid);
+	qualify_message(msg, c->run->cfg->hostname);
+	return deliver_taken(c->run, msg, qid, now_ms(), err);
+}
+
+static int mode_smtp(const struct run *run)
+{
+	struct smtpd_opts o = { 0 };
+	struct smtp_ctx ctx = { run };
+	enum status st;
+
+	o.hostname = run->cfg->hostname;
+	o.login = run->login;
+	o.spool_dir = run->cfg->temp_dir;
+	o.max_size = run->cfg->max_message_size;
+	st = smtpd_run(stdin, stdout, &o, smtp_message, &ctx);
+	/* Each message already got its own reply; a client that leaves
+	 * without QUIT lost nothing it was told was taken. */
+	if (st != ST_OK)
+		fprintf(stderr, "sendmx: -bs: the client left without QUIT\n");
+	return EX_OK;
+}

@@ -1,0 +1,41 @@
+/* status.c - the shared status vocabulary. */
+#include "ac_config.h"
+
+#include <stdio.h>
+
+#include "status.h"
+
+void err_vset(struct err *e, const char *fmt, va_list ap)
+{
+	if (e == NULL)
+		return;
+	/* Truncation is acceptable: the text is ours and only informative. */
+	(void)vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+}
+
+void err_set(struct err *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_vset(e, fmt, ap);
+	va_end(ap);
+}
+
+enum status status_worse(enum status a, enum status b)
+{
+	return a > b ? a : b;
+}
+
+const char *status_name(enum status s)
+{
+	switch (s) {
+	case ST_OK:
+		return "ok";
+	case ST_TEMPFAIL:
+		return "tempfail";
+	case ST_PERMFAIL:
+		return "permfail";
+	}
+	return "?";
+}

@@ -1,0 +1,59 @@
+/*
+ * util.h - small helpers: allocation that never returns NULL, growable
+ * byte buffers, string helpers.
+ *
+ * The x* allocators abort the process with a message on out-of-memory:
+ * a mail submitter that cannot allocate a few bytes cannot do anything
+ * sensible, and the caller sees a non-zero exit (the message was not taken).
+ */
+#ifndef SENDMX_UTIL_H
+#define SENDMX_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+/* Grows an array of nmemb elements of size bytes, checking overflow. */
+void *xreallocarray(void *p, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* asprintf that aborts on failure. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#ifndef HAVE_STRLCPY
+size_t strlcpy(char *dst, const char *src, size_t size);
+#endif
+
+/* A growable byte buffer; data is always NUL-terminated for convenience. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);              /* len = 0, keeps memory */
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_appends(struct buf *b, const char *s);
+void buf_appendf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Removes the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+
+/* ASCII case-insensitive helpers independent of locale. */
+int ascii_strcasecmp(const char *a, const char *b);
+int ascii_strncasecmp(const char *a, const char *b, size_t n);
+void ascii_lower(char *s);
+
+/* True if s contains CR, LF, NUL-free control characters (< 0x20 or 0x7f).
+ * Used to validate anything that reaches an SMTP command or header. */
+bool has_control_chars(const char *s);
+
+/* Monotonic clock in milliseconds. */
+long long now_ms(void);
+
+#endif

@@ -1,0 +1,396 @@
+/* test_config.c - the configuration file: values, defaults, refusals. */
+#include "ac_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+/* By path: a stale ./config.h from an older configure run would shadow it
+ * under automake's -I. */
+#include "../../src/config.h"
+
+static char tmpdir[256];  /* short, so that paths built from it fit */
+
+static int make_dir(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof tmpdir, "%s/test_config.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+	(void)state;
+	return rmdir(tmpdir);
+}
+
+/* Writes text to tmpdir/name with mode; returns the path (static). */
+static const char *write_file(const char *name, const char *text, mode_t mode)
+{
+	static char paths[4][PATH_MAX];
+	static int next;
+	char *path = paths[next++ % 4];
+	int fd;
+
+	snprintf(path, PATH_MAX, "%s/%s", tmpdir, name);
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	return path;
+}
+
+static void remove_file(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	unlink(path);
+}
+
+/* Loads text as a config with mode; expects failure, returns err text. */
+static void expect_error(const char *text, mode_t mode, const char *needle)
+{
+	struct config *cfg = (struct config *)1;
+	struct err err = { "" };
+	const char *path = write_file("bad.conf", text, mode);
+
+	assert_int_equal(config_load(path, &cfg, &err), ST_PERMFAIL);
+	assert_null(cfg);
+	if (getenv("TEST_CONFIG_SHOW"))
+		print_message("%s\n", err.msg);
+	if (strstr(err.msg, needle) == NULL)
+		fail_msg("error '%s' does not contain '%s'", err.msg, needle);
+	remove_file("bad.conf");
+}
+
+static struct config *load_ok(const char *text, mode_t mode)
+{
+	struct config *cfg = NULL;
+	struct err err = { "" };
+	const char *path = write_file("good.conf", text, mode);
+
+	if (config_load(path, &cfg, &err) != ST_OK)
+		fail_msg("config_load: %s", err.msg);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->path, path);
+	remove_file("good.conf");
+	return cfg;
+}
+
+static void test_full_example(void **state)
+{
+	const char *secret = write_file("relay.secret", "s3cret pass\r\nline2\n",
+					0600);
+	char text[2048];
+	struct config *cfg;
+
+	(void)state;
+	snprintf(text, sizeof text,
+		 "# sendmx.conf\n"
+		 "hostname = \"web1.example.org\"\n"
+		 "timeout = 300\n"
+		 "connect_timeout = 12\n"
+		 "log_file = \"/var/log/sendmx.log\"\n"
+		 "syslog = false\n"
+		 "max_message_size = 1048576\n"
+		 "temp_dir = \"/var/tmp\"\n"
+		 "relay {\n"
+		 "  host = \"smtp.example.org\"\n"
+		 "  port = 2525\n"
+		 "  tls = starttls\n"
+		 "  user = \"alice\"\n"
+		 "  password_file = \"%s\"\n"
+		 "  ca_file = \"/etc/ssl/certs/ca-certificates.crt\"\n"
+		 "  ca_path = \"/etc/ssl/certs\"\n"
+		 "  verify = false\n"
+		 "  allow_plaintext_auth = true\n"
+		 "  auth_mechanisms = \"CRAM-MD5 PLAIN LOGIN\"\n"
+		 "}\n", secret);
+	cfg = load_ok(text, 0644);
+	assert_string_equal(cfg->hostname, "web1.example.org");
+	assert_int_equal(cfg->timeout, 300);
+	assert_int_equal(cfg->connect_timeout, 12);
+	assert_string_equal(cfg->log_file, "/var/log/sendmx.log");
+	assert_false(cfg->syslog);
+	assert_int_equal(cfg->max_message_size, 1048576);
+	assert_string_equal(cfg->temp_dir, "/var/tmp");
+	assert_non_null(cfg->relay);
+	assert_string_equal(cfg->relay->host, "smtp.example.org");
+	assert_int_equal(cfg->relay->port, 2525);
+	assert_int_equal(cfg->relay->tls, TLS_STARTTLS);
+	assert_string_equal(cfg->relay->user, "alice");
+	assert_string_equal(cfg->relay->password, "s3cret pass");
+	assert_string_equal(cfg->relay->ca_file,
+			    "/etc/ssl/certs/ca-certificates.crt");
+	assert_string_equal(cfg->relay->ca_path, "/etc/ssl/certs");
+	assert_false(cfg->relay->verify);
+	assert_true(cfg->relay->allow_plaintext_auth);
+	assert_string_equal(cfg->relay->auth_mechanisms, "CRAM-MD5 PLAIN LOGIN");
+	config_free(cfg);
+	remove_file("relay.secret");
+}
+
+static void test_defaults_from_empty_file(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("# nothing\n", 0644);
+	assert_non_null(cfg->hostname);
+	assert_true(strlen(cfg->hostname) > 0);
+	assert_null(strpbrk(cfg->hostname, " \t\r\n"));
+	assert_int_equal(cfg->timeout, 0);
+	assert_int_equal(cfg->connect_timeout, 30);
+	assert_null(cfg->log_file);
+	assert_true(cfg->syslog);
+	assert_int_equal(cfg->max_message_size, 0);
+	assert_string_equal(cfg->temp_dir, "/tmp");
+	assert_null(cfg->relay);
+	config_free(cfg);
+}
+
+static void test_relay_defaults(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("relay {\n  host = smtp.example.org\n}\n", 0644);
+	assert_non_null(cfg->relay);
+	assert_string_equal(cfg->relay->host, "smtp.example.org");
+	assert_int_equal(cfg->relay->port, 587);
+	assert_int_equal(cfg->relay->tls, TLS_STARTTLS);
+	assert_true(cfg->relay->verify);
+	assert_false(cfg->relay->allow_plaintext_auth);
+	assert_null(cfg->relay->user);
+	assert_null(cfg->relay->password);
+	assert_null(cfg->relay->ca_file);
+	assert_null(cfg->relay->ca_path);
+	assert_null(cfg->relay->auth_mechanisms);
+	config_free(cfg);
+
+	cfg = load_ok("relay {\n  host = smtp.example.org\n  tls = tls\n}\n",
+		      0644);
+	assert_int_equal(cfg->relay->tls, TLS_IMPLICIT);
+	assert_int_equal(cfg->relay->port, 465);
+	config_free(cfg);
+
+	cfg = load_ok("relay {\n host = h\n tls = none\n port = 25\n}\n", 0644);
+	assert_int_equal(cfg->relay->tls, TLS_NONE);
+	assert_int_equal(cfg->relay->port, 25);
+	config_free(cfg);
+}
+
+static void test_default_path(void **state)
+{
+	struct config *cfg = NULL;
+	struct err err;
+
+	(void)state;
+	assert_string_equal(config_default_path(), SYSCONFDIR "/sendmx.conf");
+	if (access(config_default_path(), F_OK) == 0)
+		skip();
+	/* A missing default file means built-in defaults. */
+	assert_int_equal(config_load(NULL, &cfg, &err), ST_OK);
+	assert_non_null(cfg);
+	assert_null(cfg->path);
+	assert_null(cfg->relay);
+	assert_int_equal(cfg->connect_timeout, 30);
+	assert_string_equal(cfg->temp_dir, "/tmp");
+	assert_true(cfg->syslog);
+	config_free(cfg);
+}
+
+static void test_explicit_missing_file(void **state)
+{
+	struct config *cfg = (struct config *)1;
+	struct err err;
+	char path[PATH_MAX];
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/absent.conf", tmpdir);
+	assert_int_equal(config_load(path, &cfg, &err), ST_PERMFAIL);
+	assert_null(cfg);
+	assert_true(strncmp(err.msg, "cannot read ", 12) == 0);
+	assert_non_null(strstr(err.msg, path));
+	assert_non_null(strstr(err.msg, "No such file or directory"));
+}
+
+static void test_unknown_key(void **state)
+{
+	char want[PATH_MAX + 64];
+
+	(void)state;
+	snprintf(want, sizeof want, "%s/bad.conf:3: no such option 'bogus'",
+		 tmpdir);
+	expect_error("hostname = a.example\n\nbogus = 1\n", 0644, want);
+	snprintf(want, sizeof want, "%s/bad.conf:3: relay: no such option",
+		 tmpdir);
+	expect_error("relay {\n host = h\n colour = blue\n}\n", 0644, want);
+}
+
+static void test_bad_values(void **state)
+{
+	char want[PATH_MAX + 64];
+
+	(void)state;
+	snprintf(want, sizeof want, "%s/bad.conf:2: relay: tls must be none, "
+		 "starttls or tls", tmpdir);
+	expect_error("relay {\n tls = ssl\n host = h\n}\n", 0644, want);
+	expect_error("timeout = -1\n", 0644, "timeout must be");
+	expect_error("connect_timeout = 0\n", 0644, "connect_timeout must be");
+	expect_error("timeout = abc\n", 0644, ":1: ");
+	expect_error("relay {\n host = h\n port = 70000\n}\n", 0644,
+		     "port must be between 1 and 65535");
+	expect_error("hostname = \"bad name\"\n", 0644, "hostname must be");
+	expect_error("hostname = \"bad\\nname\"\n", 0644, "hostname must be");
+	expect_error("syslog = maybe\n", 0644, ":1: ");
+	expect_error("\nlog_file = \"\"\n", 0644, ":2: log_file must be");
+	expect_error("temp_dir = \"/a\\tb\"\n", 0644, "temp_dir must be");
+	expect_error("relay {\n host = h\n auth_mechanisms = \"PLAIN GSSAPI\"\n}\n",
+		     0644, "auth_mechanisms");
+}
+
+static void test_relay_structure(void **state)
+{
+	char want[PATH_MAX + 64];
+
+	(void)state;
+	snprintf(want, sizeof want, "%s/bad.conf:3: relay: host is required",
+		 tmpdir);
+	expect_error("relay {\n port = 25\n}\n", 0644, want);
+	expect_error("relay {\n host = a\n}\nrelay {\n host = b\n}\n", 0644,
+		     "only one relay section");
+	expect_error("hostname = x\nrelay {\n host = a\n", 0644,
+		     "bad.conf:2: section opened here is not closed");
+	expect_error("relay {\n host = h\n user = alice\n}\n", 0600,
+		     "neither password nor password_file");
+	expect_error("relay {\n host = h\n password = x\n}\n", 0600,
+		     "password given without user");
+	expect_error("relay {\n host = h\n user = u\n password = x\n"
+		     " password_file = /nonexistent\n}\n", 0600,
+		     "exclude each other");
+}
+
+static void test_password_file_modes(void **state)
+{
+	const char *secret;
+	char text[1024];
+	struct config *cfg;
+
+	(void)state;
+	secret = write_file("pw", "topsecret\n", 0644);
+	snprintf(text, sizeof text, "relay {\n host = h\n user = u\n"
+		 " password_file = \"%s\"\n}\n", secret);
+	expect_error(text, 0600, "is readable by others (mode 0644); "
+		     "chmod o-rwx");
+
+	secret = write_file("pw", "topsecret\n", 0602);
+	expect_error(text, 0600, "is writable by others (mode 0602)");
+
+	/* Group may read: a setgid sendmx shares the file with its group. */
+	secret = write_file("pw", "topsecret\nsecond line\n", 0640);
+	cfg = load_ok(text, 0644);
+	assert_string_equal(cfg->relay->password, "topsecret");
+	config_free(cfg);
+
+	secret = write_file("pw", "\n", 0600);
+	expect_error(text, 0600, "first line must hold the password");
+	remove_file("pw");
+	expect_error(text, 0600, "cannot read password_file");
+}
+
+static void test_inline_password_modes(void **state)
+{
+	const char *text = "relay {\n host = h\n user = u\n password = \"pw\"\n}\n";
+	struct config *cfg;
+
+	(void)state;
+	expect_error(text, 0644, "readable by others (mode 0644)");
+	cfg = load_ok(text, 0640);
+	assert_string_equal(cfg->relay->user, "u");
+	assert_string_equal(cfg->relay->password, "pw");
+	config_free(cfg);
+}
+
+static void test_world_writable_config(void **state)
+{
+	(void)state;
+	expect_error("hostname = a.example\n", 0666, "writable by others");
+}
+
+static void test_env_not_expanded(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	setenv("SENDMX_TEST_VAR", "expanded", 1);
+	cfg = load_ok("hostname = ${SENDMX_TEST_VAR}\n"
+		      "log_file = \"/x/${SENDMX_TEST_VAR}/y\"\n"
+		      "temp_dir = '${SENDMX_TEST_VAR}'\n"
+		      "relay {\n"
+		      "  host = ${SENDMX_TEST_VAR:-dflt}\n"
+		      "  user = \"u${HOME}\\\"${X'}\"\n"
+		      "  password = \"p$a${SENDMX_TEST_VAR}\\${x}\"\n"
+		      "  ca_file = /etc/$HOME # comment ${SENDMX_TEST_VAR} \"\n"
+		      "}\n", 0600);
+	assert_string_equal(cfg->hostname, "${SENDMX_TEST_VAR}");
+	assert_string_equal(cfg->log_file, "/x/${SENDMX_TEST_VAR}/y");
+	assert_string_equal(cfg->temp_dir, "${SENDMX_TEST_VAR}");
+	assert_string_equal(cfg->relay->host, "${SENDMX_TEST_VAR:-dflt}");
+	assert_string_equal(cfg->relay->user, "u${HOME}\"${X'}");
+	assert_string_equal(cfg->relay->password, "p$a${SENDMX_TEST_VAR}${x}");
+	assert_string_equal(cfg->relay->ca_file, "/etc/$HOME");
+	config_free(cfg);
+	unsetenv("SENDMX_TEST_VAR");
+}
+
+static void test_comments_and_quotes(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	/* Quotes inside comments must not confuse the ${ rewriting. */
+	cfg = load_ok("# don't \"\n"
+		      "/* it's a { block\n comment */\n"
+		      "// also ' here\n"
+		      "hostname = 'mx.example.org' # trailing\n"
+		      "log_file = \"/var/log/a'b.log\"\n", 0644);
+	assert_string_equal(cfg->hostname, "mx.example.org");
+	assert_string_equal(cfg->log_file, "/var/log/a'b.log");
+	config_free(cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_example),
+		cmocka_unit_test(test_defaults_from_empty_file),
+		cmocka_unit_test(test_relay_defaults),
+		cmocka_unit_test(test_default_path),
+		cmocka_unit_test(test_explicit_missing_file),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_relay_structure),
+		cmocka_unit_test(test_password_file_modes),
+		cmocka_unit_test(test_inline_password_modes),
+		cmocka_unit_test(test_world_writable_config),
+		cmocka_unit_test(test_env_not_expanded),
+		cmocka_unit_test(test_comments_and_quotes),
+	};
+
+	return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}

@@ -1,0 +1,887 @@
+/*
+ * test_intake.c - message intake: input through fmemopen, spool file in
+ * a private temporary directory, read back byte for byte.
+ */
+#include "ac_config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "intake.h"
+
+/* Headers that stop intake from adding any field, for exact output. */
+#define FULL_HDR "Date: Mon, 1 Jan 2026 00:00:00 +0000\n" \
+		 "Message-ID: <id@test>\nFrom: a@test\n"
+#define FULL_HDR_CRLF "Date: Mon, 1 Jan 2026 00:00:00 +0000\r\n" \
+		      "Message-ID: <id@test>\r\nFrom: a@test\r\n"
+
+struct fx {
+	char dir[64];
+	struct intake_opts o;
+	struct address_list rcpts;
+	struct message m;
+	struct err e;
+	char *spool;      /* read back after a successful run */
+	size_t spool_len;
+	FILE *in;         /* kept open to check what was left unread */
+	char *input;
+};
+
+/* malloc that cannot return NULL (so the compiler knows it too). */
+static char *must_alloc(size_t n)
+{
+	char *p = malloc(n);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof *fx);
+
+	if (fx == NULL)
+		return -1;
+	strcpy(fx->dir, "/tmp/test_intake.XXXXXX");
+	if (mkdtemp(fx->dir) == NULL)
+		return -1;
+	fx->o.dots = DOT_ENDS;
+	fx->o.hostname = "host.example.org";
+	fx->o.login = "alice";
+	fx->o.spool_dir = fx->dir;
+	address_list_init(&fx->rcpts);
+	address_list_add(&fx->rcpts, NULL, "bob@example.org");
+	message_init(&fx->m);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	int r;
+
+	message_free(&fx->m);
+	address_list_free(&fx->rcpts);
+	free(fx->spool);
+	free(fx->input);
+	if (fx->in != NULL)
+		fclose(fx->in);
+	/* The spool file was unlinked at once: the directory is empty. */
+	r = rmdir(fx->dir);
+	free(fx);
+	return r == 0 ? 0 : -1;
+}
+
+static char *read_all(int fd, size_t n)
+{
+	char *s = must_alloc(n + 1);
+	size_t got = 0;
+
+	assert_non_null(s);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	while (got < n) {
+		ssize_t r = read(fd, s + got, n - got);
+
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+	s[n] = '\0';
+	return s;
+}
+
+/* Runs intake on len bytes of text; on success reads the spool back. */
+static enum status run_n(struct fx *fx, const char *text, size_t len)
+{
+	enum status st;
+	struct stat sb;
+
+	free(fx->input);
+	fx->input = must_alloc(len + 1);
+	assert_non_null(fx->input);
+	memcpy(fx->input, text, len);
+	if (fx->in != NULL)
+		fclose(fx->in);
+	fx->in = fmemopen(fx->input, len, "r");
+	assert_non_null(fx->in);
+	message_free(&fx->m);
+	st = intake_read(fx->in, &fx->o, &fx->rcpts, &fx->m, &fx->e);
+	if (st != ST_OK) {
+		assert_int_equal(fx->m.spool_fd, -1);
+		return st;
+	}
+	assert_true(fx->m.spool_fd >= 0);
+	assert_null(fx->m.spool_path);
+	assert_int_equal(fstat(fx->m.spool_fd, &sb), 0);
+	assert_int_equal(sb.st_size, fx->m.size);
+	assert_int_equal(sb.st_nlink, 0);
+	free(fx->spool);
+	fx->spool_len = (size_t)fx->m.size;
+	fx->spool = read_all(fx->m.spool_fd, fx->spool_len);
+	return st;
+}
+
+static enum status run(struct fx *fx, const char *text)
+{
+	return run_n(fx, text, strlen(text));
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (hay = strstr(hay, needle); hay; hay = strstr(hay + 1, needle))
+		n++;
+	return n;
+}
+
+/* Value of the first header line "Name: " in the spool, up to CRLF. */
+static char *spool_field(const struct fx *fx, const char *name)
+{
+	char *key = must_alloc(strlen(name) + 4);
+	const char *p, *end;
+
+	assert_non_null(key);
+	sprintf(key, "\n%s: ", name);
+	p = strstr(fx->spool, key);
+	if (p == NULL && strncmp(fx->spool, key + 1, strlen(key + 1)) == 0)
+		p = fx->spool - 1;
+	free(key);
+	if (p == NULL)
+		return NULL;
+	p += strlen(name) + 3;
+	end = strstr(p, "\r\n");
+	assert_non_null(end);
+	return strndup(p, (size_t)(end - p));
+}
+
+static bool matches(const char *s, const char *re)
+{
+	regex_t rx;
+	int r;
+
+	assert_int_equal(regcomp(&rx, re, REG_EXTENDED | REG_NOSUB), 0);
+	r = regexec(&rx, s, 0, NULL, 0);
+	regfree(&rx);
+	return r == 0;
+}
+
+/* Every line ends in CRLF and holds at most 998 octets. */
+static void assert_wire_form(const struct fx *fx)
+{
+	size_t i, col = 0;
+
+	for (i = 0; i < fx->spool_len; i++) {
+		char c = fx->spool[i];
+
+		if (c == '\r') {
+			assert_true(i + 1 < fx->spool_len);
+			assert_int_equal(fx->spool[i + 1], '\n');
+			i++;
+			col = 0;
+			continue;
+		}
+		assert_int_not_equal(c, '\n');
+		col++;
+		assert_true(col <= 998);
+	}
+	assert_int_equal(col, 0);
+}
+
+/* ---- line endings ------------------------------------------------------ */
+
+static void test_crlf_normalisation(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(run(fx, FULL_HDR "Subject: s\r\n\nl1\r\nl2\rl3\nl4\r\r\nl5\n"),
+			 ST_OK);
+	assert_string_equal(fx->spool, FULL_HDR_CRLF "Subject: s\r\n\r\n"
+				       "l1\r\nl2\r\nl3\r\nl4\r\n\r\nl5\r\n");
+	assert_int_equal(fx->m.size, strlen(fx->spool));
+	assert_int_equal(fx->m.header_lines, 4);
+	assert_string_equal(fx->m.message_id, "<id@test>");
+	assert_string_equal(fx->m.sender, "alice@host.example.org");
+	assert_int_equal(fx->m.rcpts.n, 1);
+	assert_string_equal(fx->m.rcpts.items[0].mailbox, "bob@example.org");
+	assert_false(fx->m.eightbit);
+	assert_wire_form(fx);
+}
+
+static void test_bare_cr_everywhere(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(run(fx, "Date: d\rMessage-ID: <x@y>\rFrom: f\r"
+				 "To: t\r\r body\r"),
+			 ST_OK);
+	assert_string_equal(fx->spool, "Date: d\r\nMessage-ID: <x@y>\r\n"
+				       "From: f\r\nTo: t\r\n\r\n body\r\n");
+}
+
+static void test_missing_final_newline(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(run(fx, FULL_HDR "\nlast"), ST_OK);
+	assert_string_equal(fx->spool, FULL_HDR_CRLF "\r\nlast\r\n");
+	assert_int_equal(run(fx, FULL_HDR "Subject: only headers"), ST_OK);
+	assert_string_equal(fx->spool,
+			    FULL_HDR_CRLF "Subject: only headers\r\n\r\n");
+	assert_int_equal(run(fx, FULL_HDR "\nends in cr\r"), ST_OK);
+	assert_string_equal(fx->spool, FULL_HDR_CRLF "\r\nends in cr\r\n");
+}
+
+static void test_empty_input(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(run_n(fx, "", 0), ST_OK);
+	assert_int_equal(count(fx->spool, "Date: "), 1);
+	assert_int_equal(count(fx->spool, "Message-ID: "), 1);
+	assert_int_equal(count(fx->spool, "From: "), 1);
+	/* Only generated fields, then the empty line, no body. */
+	assert_int_equal(count(fx->spool, "\r\n\r\n"), 1);
+	assert_string_equal(fx->spool + fx->spool_len - 4, "\r\n\r\n");
+	assert_wire_form(fx);
+}
+
+/* ---- dot rules ---------------------------------------------------------- */
+
+static void test_dot_ends(void **state)
+{
+	struct fx *fx = *state;
+	char rest[32];
+
+	assert_int_equal(run(fx, FULL_HDR "\n..two\n.x\n. \n.\nafter\n"),
+			 ST_OK);
+	/* sendmail does not unstuff outside SMTP: ".." stays. */
+	assert_string_equal(fx->spool,
+			    FULL_HDR_CRLF "\r\n..two\r\n.x\r\n. \r\n");
+	/* Nothing after the "." line was consumed. */
+	assert_non_null(fgets(rest, sizeof rest, fx->in));
+	assert_string_equal(rest, "after\n");
+
+	assert_int_equal(run(fx, FULL_HDR "\nbody\r\n.\r\nafter\r\n"), ST_OK);
+	assert_string_equal(fx->spool, FULL_HDR_CRLF "\r\nbody\r\n");
+	assert_int_equal(run(fx, FULL_HDR "\nbody\n."), ST_OK);
+	assert_string_equal(fx->spool, FULL_HDR_CRLF "\r\nbody\r\n");
+	/* A "." while still in the header section ends the message too. */
+	assert_int_equal(run(fx, FULL_HDR "Subject: s\n.\nbody\n"), ST_OK);
+	assert_string_equal(fx->spool, FULL_HDR_CRLF "Subject: s\r\n\r\n");
+}
+
+/* From a regular file the input is read in blocks: the dot rule still
+ * ends the message at the same place. */
+static void test_dot_ends_regular_file(void **state)
+{
+	struct fx *fx = *state;
+	static const char text[] = FULL_HDR "\nbody\n..x\n.\nafter\n";
+	FILE *f = tmpfile();
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+	rewind(f);
+	assert_int_equal(intake_read(f, &fx->o, &fx->rcpts, &fx->m, &fx->e),
+			 ST_OK);
+	fclose(f);
+	fx->spool_len = (size_t)fx->m.size;
+	fx->spool = read_all(fx->m.spool_fd, fx->spool_len);
+	assert_string_equal(fx->spool, FULL_HDR_CRLF "\r\nbody\r\n..x\r\n");
+}
+
+static void test_dot_ignore(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->o.dots = DOT_IGNORE;
+	assert_int_equal(run(fx, FULL_HDR "\n..two\n.\nafter\n."), ST_OK);
+	assert_string_equal(fx->spool,
+			    FULL_HDR_CRLF "\r\n..two\r\n.\r\nafter\r\n.\r\n");
+}
+
+static void test_dot_smtp(void **state)
+{
+	struct fx *fx = *state;
+	char rest[32];
+
+	fx->o.dots = DOT_SMTP;
+	assert_int_equal(run(fx, FULL_HDR_CRLF "\r\n..two\r\n...\r\n.x\r\n"
+				 "body\r\n.\r\nQUIT\r\n"),
+			 ST_OK);
+	/* RFC 5321 4.5.2: the first leading dot is removed. */
+	assert_string_equal(fx->spool,
+			    FULL_HDR_CRLF "\r\n.two\r\n..\r\nx\r\nbody\r\n");
+	/* The next command is still there for the SMTP server. */
+	assert_non_null(fgets(rest, sizeof rest, fx->in));
+	assert_string_equal(rest, "QUIT\r\n");
+
+	assert_int_equal(run(fx, FULL_HDR_CRLF "\r\nbody\r\n"), ST_PERMFAIL);
+	assert_non_null(strstr(fx->e.msg, "EOF"));
+	assert_int_equal(run(fx, FULL_HDR_CRLF "\r\nbody\r\n."), ST_PERMFAIL);
+}
+
+static void test_dot_smtp_drains_after_failure(void **state)
+{
+	struct fx *fx = *state;
+	char rest[32];
+	char big[4096];
+	char *in = must_alloc(3 * sizeof big);
+
+	assert_non_null(in);
+	fx->o.dots = DOT_SMTP;
+	fx->o.max_size = 500;
+	memset(big, 'z', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	snprintf(in, 3 * sizeof big,
+		 FULL_HDR_CRLF "\r\n%s\r\n%s\r\n.\r\nRSET\r\n", big, big);
+	assert_int_equal(run(fx, in), ST_PERMFAIL);
+	free(in);
+	assert_string_equal(fx->e.msg, "message larger than 500 bytes");
+	/* The rest of the data was read and dropped, not left as commands. */
+	assert_non_null(fgets(rest, sizeof rest, fx->in));
+	assert_string_equal(rest, "RSET\r\n");
+}
+
+/* ---- header section ----------------------------------------------------- */
+
+static void test_mbox_from_dropped(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(run(fx, "From alice@x.org Mon Jan  1 00:00:00 2026\n"
+				 "Date: d\nMessage-ID: <m@x>\nSubject: s\n\n"
+				 "From the body\n"),
+			 ST_OK);
+	assert_null(strstr(fx->spool, "From alice"));
+	/* The mbox line is no From field: one is generated. */
+	assert_int_equal(count(fx->spool, "\r\nFrom: alice@host.example.org\r\n"),
+			 1);
+	assert_non_null(strstr(fx->spool, "\r\n\r\nFrom the body\r\n"));
+	assert_int_equal(strncmp(fx->spool, "Date: d\r\n", 9), 0);
+}
+
+static void test_no_headers(void **state)
+{
+	struct fx *fx = *state;
+	const char *sep;
+
+	assert_int_equal(run(fx, "Hello world, no header here\nsecond\n"),
+			 ST_OK);
+	sep = strstr(fx->spool, "\r\n\r\n");
+	assert_non_null(sep);
+	assert_string_equal(sep, "\r\n\r\nHello world, no header here\r\n"
+				 "second\r\n");
+	assert_int_equal(count(fx->spool, "Date: "), 1);
+	assert_int_equal(count(fx->spool, "Message-ID: "), 1);
+	assert_int_equal(count(fx->spool, "From: "), 1);
+	assert_int_equal(fx->m.header_lines, 3);
+
+	/* A line starting with white space cannot continue a field. */
+	assert_int_equal(run(fx, "  indented\n"), ST_OK);
+	assert_non_null(strstr(fx->spool, "\r\n\r\n  indented\r\n"));
+	/* A header section ended by a non-field line, not an empty line. */
+	assert_int_equal(run(fx, FULL_HDR "Subject: s\nnot a field\nmore\n"),
+			 ST_OK);
+	assert_string_equal(fx->spool, FULL_HDR_CRLF
+			    "Subject: s\r\n\r\nnot a field\r\nmore\r\n");
+	/* An empty first line: empty header section. */
+	assert_int_equal(run(fx, "\nSubject: in body\n"), ST_OK);
+	assert_non_null(strstr(fx->spool, "\r\n\r\nSubject: in body\r\n"));
+	assert_int_equal(count(fx->spool, "\r\n\r\n"), 1);
+}
+
+static void test_folded_fields_kept(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(run(fx, FULL_HDR "Subject: one\n two\n\tthree\n"
+				 "X-Obs : v\n\nb\n"),
+			 ST_OK);
+	assert_string_equal(fx->spool, FULL_HDR_CRLF
+			    "Subject: one\r\n two\r\n\tthree\r\nX-Obs : v\r\n"
+			    "\r\nb\r\n");
+	assert_int_equal(fx->m.header_lines, 7);
+}
+
+static void test_generated_fields(void **state)
+{
+	struct fx *fx = *state;
+	char *v;
+
+	assert_int_equal(run(fx, "Subject: s\n\nbody\n"), ST_OK);
+	assert_int_equal(count(fx->spool, "\r\nDate: "), 1);
+	assert_int_equal(count(fx->spool, "\r\nMessage-ID: "), 1);
+	assert_int_equal(count(fx->spool, "\r\nFrom: "), 1);
+	v = spool_field(fx, "Date");
+	assert_true(matches(v, "^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
+			       "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|"
+			       "Dec) [0-9]{4} [0-2][0-9]:[0-5][0-9]:[0-6][0-9] "
+			       "[+-][0-9]{4}$"));
+	free(v);
+	v = spool_field(fx, "Message-ID");
+	assert_true(matches(v, "^<[0-9]{14}\\.[0-9]+\\.[0-9a-f]{16}"
+			       "@host\\.example\\.org>$"));
+	assert_string_equal(v, fx->m.message_id);
+	free(v);
+	v = spool_field(fx, "From");
+	assert_string_equal(v, "alice@host.example.org");
+	free(v);
+	assert_wire_form(fx);
+}
+
+static void test_existing_fields_not_duplicated(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(run(fx, "date: Tue, 2 Jan 2026 00:00:00 +0000\n"
+				 "MESSAGE-ID:  <keep@me>  \nfrom: x@y.org\n\nb\n"),
+			 ST_OK);
+	assert_int_equal(count(fx->spool, "ate: "), 1);
+	assert_int_equal(count(fx->spool, "-ID: "), 1);
+	assert_int_equal(count(fx->spool, "rom: "), 1);
+	assert_string_equal(fx->m.message_id, "<keep@me>");
+	assert_int_equal(strncmp(fx->spool, "date: Tue", 9), 0);
+}
+
+static void test_from_full_name_and_sender(void **state)
+{
+	struct fx *fx = *state;
+	char *v;
+
+	fx->o.sender = "<ann@x.org>";
+	fx->o.full_name = "Ann \"The\" B\\";
+	assert_int_equal(run(fx, "Subject: s\n\nb\n"), ST_OK);
+	assert_string_equal(fx->m.sender, "ann@x.org");
+	v = spool_field(fx, "From");
+	assert_string_equal(v, "\"Ann \\\"The\\\" B\\\\\" <ann@x.org>");
+	free(v);
+
+	/* Null sender: the From field names the user instead. */
+	fx->o.sender = "";
+	fx->o.full_name = "Ann B";
+	assert_int_equal(run(fx, "Subject: s\n\nb\n"), ST_OK);
+	assert_string_equal(fx->m.sender, "");
+	v = spool_field(fx, "From");
+	assert_string_equal(v, "\"Ann B\" <alice@host.example.org>");
+	free(v);
+
+	fx->o.sender = "<>";
+	fx->o.full_name = NULL;
+	assert_int_equal(run(fx, "Subject: s\n\nb\n"), ST_OK);
+	assert_string_equal(fx->m.sender, "");
+
+	fx->o.sender = "bad\r\nRCPT TO:<x@y>";
+	assert_int_equal(run(fx, "Subject: s\n\nb\n"), ST_PERMFAIL);
+	assert_non_null(strstr(fx->e.msg, "bad sender address"));
+}
+
+static void test_full_name_injection(void **state)
+{
+	struct fx *fx = *state;
+	char *v;
+
+	fx->o.full_name = "Evil\r\nBcc: x@y\n\x01\x7f";
+	assert_int_equal(run(fx, "Subject: s\n\nb\n"), ST_OK);
+	assert_null(strstr(fx->spool, "\r\nBcc:"));
+	assert_null(strstr(fx->spool, "\nBcc:"));
+	v = spool_field(fx, "From");
+	assert_string_equal(v, "\"EvilBcc: x@y\" <alice@host.example.org>");
+	free(v);
+	assert_int_equal(fx->m.rcpts.n, 1);
+	assert_wire_form(fx);
+
+	fx->o.full_name = "\r\n";
+	assert_int_equal(run(fx, "Subject: s\n\nb\n"), ST_OK);
+	v = spool_field(fx, "From");
+	assert_string_equal(v, "alice@host.example.org");
+	free(v);
+}
+
+static void test_bcc_removed(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(run(fx, FULL_HDR "To: t@x.org\nBcc: secret1@x.org,\n"
+				 " secret2@x.org\nbcc:secret3@x.org\n"
+				 "Resent-Bcc: secret4@x.org\nSubject: s\n\n"
+				 "body\n"),
+			 ST_OK);
+	assert_null(strstr(fx->spool, "secret"));
+	assert_null(strstr(fx->spool, "cc:"));
+	assert_string_equal(fx->spool, FULL_HDR_CRLF "To: t@x.org\r\n"
+				       "Subject: s\r\n\r\nbody\r\n");
+	/* Without -t the header does not add recipients. */
+	assert_int_equal(fx->m.rcpts.n, 1);
+}
+
+/* ---- -t ------------------------------------------------------------------ */
+
+static void test_extract_recipients(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->o.extract_recipients = true;
+	assert_int_equal(run(fx, "To: \"T\" <t@x.org>, BOB@Example.org,\n"
+				 "  bob@EXAMPLE.ORG\nCc: c@x.org, t@X.ORG\n"
+				 "Bcc: hidden@x.org\nSubject: s\n\nb\n"),
+			 ST_OK);
+	/* Command line first, then To, Cc, Bcc; local parts are compared
+	 * exactly, domains without case. */
+	assert_int_equal(fx->m.rcpts.n, 5);
+	assert_string_equal(fx->m.rcpts.items[0].mailbox, "bob@example.org");
+	assert_string_equal(fx->m.rcpts.items[1].mailbox, "t@x.org");
+	assert_string_equal(fx->m.rcpts.items[1].display, "T");
+	assert_string_equal(fx->m.rcpts.items[2].mailbox, "BOB@Example.org");
+	assert_string_equal(fx->m.rcpts.items[3].mailbox, "c@x.org");
+	assert_string_equal(fx->m.rcpts.items[4].mailbox, "hidden@x.org");
+	assert_null(strstr(fx->spool, "hidden"));
+}
+
+static void test_extract_resent(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->o.extract_recipients = true;
+	address_list_free(&fx->rcpts);
+	assert_int_equal(run(fx, "To: old@x.org\nCc: oldcc@x.org\n"
+				 "Resent-From: r@x.org\n"
+				 "Resent-To: new@x.org\nResent-Cc: newcc@x.org\n"
+				 "Resent-Bcc: newbcc@x.org\nBcc: oldbcc@x.org\n"
+				 "\nb\n"),
+			 ST_OK);
+	assert_int_equal(fx->m.rcpts.n, 3);
+	assert_string_equal(fx->m.rcpts.items[0].mailbox, "new@x.org");
+	assert_string_equal(fx->m.rcpts.items[1].mailbox, "newcc@x.org");
+	assert_string_equal(fx->m.rcpts.items[2].mailbox, "newbcc@x.org");
+	assert_null(strstr(fx->spool, "bcc@"));
+	assert_non_null(strstr(fx->spool, "To: old@x.org\r\n"));
+
+	/* Any Resent- field switches, even without Resent-To. */
+	assert_int_equal(run(fx, "To: old@x.org\nResent-Date: d\n\nb\n"),
+			 ST_PERMFAIL);
+	assert_string_equal(fx->e.msg, "no recipients");
+}
+
+static void test_extract_groups_and_errors(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->o.extract_recipients = true;
+	address_list_free(&fx->rcpts);
+	assert_int_equal(run(fx, "To: undisclosed-recipients:;\nCc: root\n\nb\n"),
+			 ST_OK);
+	assert_int_equal(fx->m.rcpts.n, 1);
+	assert_string_equal(fx->m.rcpts.items[0].mailbox, "root");
+
+	assert_int_equal(run(fx, "To: \"open@x.org\n\nb\n"), ST_PERMFAIL);
+	assert_non_null(strstr(fx->e.msg, "bad address in the To: header"));
+	assert_int_equal(run(fx, "To: a@bad_domain.org\n\nb\n"), ST_PERMFAIL);
+	assert_non_null(strstr(fx->e.msg, "invalid recipient address"));
+	/* A NUL in a header becomes a space, which splits nothing open. */
+	assert_int_equal(run_n(fx, "To: a@x.org\0b@y.org\n\nb\n", 23),
+			 ST_PERMFAIL);
+	assert_non_null(strstr(fx->e.msg, "To: header"));
+}
+
+static void test_no_recipients(void **state)
+{
+	struct fx *fx = *state;
+
+	address_list_free(&fx->rcpts);
+	assert_int_equal(run(fx, "To: t@x.org\n\nb\n"), ST_PERMFAIL);
+	assert_string_equal(fx->e.msg, "no recipients");
+	fx->o.extract_recipients = true;
+	assert_int_equal(run(fx, "Subject: none\n\nb\n"), ST_PERMFAIL);
+	assert_string_equal(fx->e.msg, "no recipients");
+	fx->o.extract_recipients = false;
+	fx->o.dots = DOT_SMTP;
+	assert_int_equal(run(fx, "Subject: none\r\n\r\nb\r\n.\r\n"),
+			 ST_PERMFAIL);
+	assert_string_equal(fx->e.msg, "no recipients");
+}
+
+static void test_cmdline_checked(void **state)
+{
+	struct fx *fx = *state;
+
+	address_list_add(&fx->rcpts, "Bob", "bob@EXAMPLE.org");
+	address_list_add(&fx->rcpts, "Root", "root");
+	assert_int_equal(run(fx, FULL_HDR "\nb\n"), ST_OK);
+	assert_int_equal(fx->m.rcpts.n, 2);
+	assert_string_equal(fx->m.rcpts.items[1].mailbox, "root");
+	assert_string_equal(fx->m.rcpts.items[1].display, "Root");
+
+	address_list_add(&fx->rcpts, NULL, "x@y.org\r\nDATA");
+	assert_int_equal(run(fx, FULL_HDR "\nb\n"), ST_PERMFAIL);
+	assert_non_null(strstr(fx->e.msg, "control character"));
+}
+
+/* ---- long lines, 8-bit, NUL, bounds -------------------------------------- */
+
+static void test_long_body_lines(void **state)
+{
+	struct fx *fx = *state;
+	size_t n = 2500, hl = strlen(FULL_HDR_CRLF "\r\n");
+	char *in = must_alloc(strlen(FULL_HDR) + n + 16);
+	const char *body;
+
+	assert_non_null(in);
+	strcpy(in, FULL_HDR "\n");
+	memset(in + strlen(in), 'x', n);
+	strcpy(in + strlen(FULL_HDR) + 1 + n, "\nend\n");
+	assert_int_equal(run(fx, in), ST_OK);
+	free(in);
+	body = fx->spool + hl;
+	assert_int_equal(fx->spool_len, hl + 998 + 2 + 998 + 2 + 504 + 2 + 5);
+	assert_int_equal(memcmp(body + 998, "\r\nx", 3), 0);
+	assert_int_equal(memcmp(body + 998 + 2 + 998, "\r\nx", 3), 0);
+	assert_string_equal(body + 2 * 1000 + 504, "\r\nend\r\n");
+	assert_wire_form(fx);
+
+	/* Exactly 998 octets: nothing inserted. */
+	in = must_alloc(strlen(FULL_HDR) + 1000 + 16);
+	assert_non_null(in);
+	strcpy(in, FULL_HDR "\n");
+	memset(in + strlen(in), 'y', 998);
+	strcpy(in + strlen(FULL_HDR) + 1 + 998, "\n");
+	assert_int_equal(run(fx, in), ST_OK);
+	free(in);
+	assert_int_equal(fx->spool_len, hl + 998 + 2);
+}
+
+static void test_long_header_lines(void **state)
+{
+	struct fx *fx = *state;
+	char *in, *p, *subject;
+	size_t i;
+
+	/* A 3000-octet Subject of words folds at white space. */
+	in = must_alloc(8000);
+	assert_non_null(in);
+	p = in + sprintf(in, "%sSubject:", FULL_HDR);
+	for (i = 0; i < 300; i++)
+		p += sprintf(p, " word%04zu", i);
+	strcpy(p, "\nX-Long: ");
+	p += strlen(p);
+	memset(p, 'L', 1500);
+	strcpy(p + 1500, "\n\nbody\n");
+	assert_int_equal(run(fx, in), ST_OK);
+	assert_wire_form(fx);
+
+	/* Unfolding the Subject gives the original value back. */
+	subject = strstr(fx->spool, "Subject:");
+	assert_non_null(subject);
+	p = strstr(subject, "\r\nX-Long");
+	assert_non_null(p);
+	*p = '\0';
+	{
+		char *u = must_alloc(strlen(subject) + 1), *w = u;
+		const char *r;
+
+		assert_non_null(u);
+		for (r = subject; *r; r++) {
+			if (r[0] == '\r' && r[1] == '\n')
+				r++;
+			else
+				*w++ = *r;
+		}
+		*w = '\0';
+		assert_int_equal(strncmp(u, in + strlen(FULL_HDR),
+					 strlen(u)), 0);
+		assert_int_equal(strlen(u), 8 + 300 * 9);
+		free(u);
+	}
+	*p = '\r';
+	/* Folded at its only white space, then, with none left, broken
+	 * with CRLF SP at 998 octets. */
+	p = strstr(fx->spool, "\r\nX-Long:\r\n L");
+	assert_non_null(p);
+	p += strlen("\r\nX-Long:\r\n");
+	assert_int_equal(strspn(p + 1, "L"), 997);
+	assert_int_equal(memcmp(p + 998, "\r\n L", 4), 0);
+	assert_int_equal(strspn(p + 1001, "L"), 503);
+	assert_string_equal(p + 1001 + 503, "\r\n\r\nbody\r\n");
+	/* 3 fixed fields, Subject on 3 lines, X-Long on 3. */
+	assert_int_equal(fx->m.header_lines, 3 + 3 + 3);
+	free(in);
+}
+
+static void test_eightbit(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(run(fx, FULL_HDR "\nplain ascii\n"), ST_OK);
+	assert_false(fx->m.eightbit);
+	assert_int_equal(run(fx, FULL_HDR "\ncaf\xc3\xa9\n"), ST_OK);
+	assert_true(fx->m.eightbit);
+	assert_int_equal(run(fx, FULL_HDR "Subject: \xe9t\xe9\n\nx\n"), ST_OK);
+	assert_true(fx->m.eightbit);
+	fx->o.full_name = "J\xc3\xb6rg";
+	assert_int_equal(run(fx, "Subject: s\n\nx\n"), ST_OK);
+	assert_true(fx->m.eightbit);
+}
+
+static void test_nul_bytes(void **state)
+{
+	struct fx *fx = *state;
+	static const char in[] = FULL_HDR "Subject: a\0b\n\nx\0y\n";
+	static const char want[] = FULL_HDR_CRLF "Subject: a b\r\n\r\nx\0y\r\n";
+
+	assert_int_equal(run_n(fx, in, sizeof in - 1), ST_OK);
+	assert_int_equal(fx->spool_len, sizeof want - 1);
+	assert_memory_equal(fx->spool, want, sizeof want - 1);
+}
+
+static void test_max_size(void **state)
+{
+	struct fx *fx = *state;
+	const char *msg = FULL_HDR "\n0123456789\n";
+	long exact = (long)strlen(FULL_HDR_CRLF "\r\n0123456789\r\n");
+	char want[64];
+
+	fx->o.max_size = exact;
+	assert_int_equal(run(fx, msg), ST_OK);
+	assert_int_equal(fx->m.size, exact);
+	fx->o.max_size = exact - 1;
+	assert_int_equal(run(fx, msg), ST_PERMFAIL);
+	snprintf(want, sizeof want, "message larger than %ld bytes", exact - 1);
+	assert_string_equal(fx->e.msg, want);
+}
+
+static void test_max_header_bytes(void **state)
+{
+	struct fx *fx = *state;
+	char *in = must_alloc(3000);
+
+	assert_non_null(in);
+	fx->o.max_header_bytes = 200;
+	strcpy(in, FULL_HDR "X-Big: ");
+	memset(in + strlen(in), 'h', 300);
+	strcpy(in + strlen(FULL_HDR) + 7 + 300, "\n\nb\n");
+	assert_int_equal(run(fx, in), ST_PERMFAIL);
+	assert_string_equal(fx->e.msg, "header section larger than 200 bytes");
+
+	/* The bound is on headers only: a long first body line passes. */
+	memset(in, 'b', 2500);
+	strcpy(in + 2500, "\n");
+	assert_int_equal(run(fx, in), ST_OK);
+	assert_wire_form(fx);
+	free(in);
+}
+
+static void test_spool_errors(void **state)
+{
+	struct fx *fx = *state;
+	struct rlimit old, lim;
+	void (*prev)(int);
+	enum status st;
+	char *in;
+
+	fx->o.spool_dir = "/nonexistent/sendmx-test";
+	assert_int_equal(run(fx, FULL_HDR "\nb\n"), ST_TEMPFAIL);
+	assert_non_null(strstr(fx->e.msg, "/nonexistent/sendmx-test"));
+	assert_non_null(strstr(fx->e.msg, strerror(ENOENT)));
+	fx->o.spool_dir = fx->dir;
+
+	/* A file size limit makes write() fail like a full disk would. */
+	fclose(fx->in);
+	in = must_alloc(300001);
+	assert_non_null(in);
+	memset(in, 'a', 300000);
+	in[300000] = '\0';
+	for (size_t i = 500; i < 300000; i += 500)
+		in[i] = '\n';
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 100000;
+	prev = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	/* Nothing may fail (and print) before the limit is lifted again. */
+	fx->in = fmemopen(in, strlen(in), "r");
+	st = fx->in ? intake_read(fx->in, &fx->o, &fx->rcpts, &fx->m, &fx->e)
+		    : ST_OK;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, prev);
+	assert_non_null(fx->in);
+	assert_int_equal(st, ST_TEMPFAIL);
+	assert_int_equal(fx->m.spool_fd, -1);
+	assert_non_null(strstr(fx->e.msg, "cannot write the spool file"));
+	fclose(fx->in);
+	fx->in = NULL;
+	free(in);
+}
+
+static void test_large_streaming(void **state)
+{
+	struct fx *fx = *state;
+	size_t n = 8 * 1024 * 1024, i;
+	char *in = must_alloc(n + 1);
+
+	assert_non_null(in);
+	for (i = 0; i < n; i++)
+		in[i] = (i % 100 == 99) ? '\n' : (char)('a' + i % 26);
+	in[n] = '\0';
+	memcpy(in, FULL_HDR "\n", strlen(FULL_HDR) + 1);
+	for (int dots = DOT_ENDS; dots <= DOT_IGNORE; dots++) {
+		fx->o.dots = (enum dot_rule)dots;
+		assert_int_equal(run(fx, in), ST_OK);
+		/* Every LF became CRLF: one more byte per line, and the
+		 * last line got its missing CRLF. */
+		assert_int_equal(fx->spool_len, n + count(in, "\n") + 2);
+	}
+	free(in);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_crlf_normalisation),
+		T(test_bare_cr_everywhere),
+		T(test_missing_final_newline),
+		T(test_empty_input),
+		T(test_dot_ends),
+		T(test_dot_ends_regular_file),
+		T(test_dot_ignore),
+		T(test_dot_smtp),
+		T(test_dot_smtp_drains_after_failure),
+		T(test_mbox_from_dropped),
+		T(test_no_headers),
+		T(test_folded_fields_kept),
+		T(test_generated_fields),
+		T(test_existing_fields_not_duplicated),
+		T(test_from_full_name_and_sender),
+		T(test_full_name_injection),
+		T(test_bcc_removed),
+		T(test_extract_recipients),
+		T(test_extract_resent),
+		T(test_extract_groups_and_errors),
+		T(test_no_recipients),
+		T(test_cmdline_checked),
+		T(test_long_body_lines),
+		T(test_long_header_lines),
+		T(test_eightbit),
+		T(test_nul_bytes),
+		T(test_max_size),
+		T(test_max_header_bytes),
+		T(test_spool_errors),
+		T(test_large_streaming),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
