@@ -301,10 +301,10 @@ out:
 /*
  * When a lone "." can end the message, the input may go on after it:
  * the next SMTP command in -bs, or a terminal or pipe that stays open.
- * So this filler never reads past the LF that ends a "." line (the only
- * LF after which stage 1 can stop): nothing that follows the message is
- * consumed, and read never blocks waiting for bytes the message does not
- * need. getc_unlocked keeps the cost per byte to a pointer compare.
+ * So this filler stops where step() may end the message (after the line
+ * end of a "." line): nothing that follows the message is consumed, and
+ * reading never blocks waiting for bytes the message does not need.
+ * getc_unlocked keeps the cost per byte to a pointer compare.
  */
 static size_t fill_lines(struct intake *in)
 {
@@ -321,7 +321,11 @@ static size_t fill_lines(struct intake *in)
 			if (stop)
 				break;
 		} else if (c == '\r') {
+			bool stop = s == F_DOT && in->o->dots == DOT_ENDS;
+
 			s = s == F_DOT ? F_DOTCR : F_BOL;
+			if (stop)
+				break;  /* step() ends the message here */
 		} else {
 			/* after ".\r" a new line has begun, as in step() */
 			bool bol = s == F_BOL || s == F_DOTCR;

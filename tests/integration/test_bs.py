@@ -178,5 +178,26 @@ def test_errors_are_5xx(t):
     eq(srv.messages(), [], "messages")
 
 
+def test_relay_refusal_reported_at_end_of_data(t):
+    srv, c = session(t, rcpt_reply={"bob@example.org": "550 5.1.1 no such user",
+                                    "carol@example.org": "451 4.3.0 try later"})
+    c.cmd("EHLO client.example.org", 250)
+    c.cmd("MAIL FROM:<alice@example.org>", 250)
+    c.cmd("RCPT TO:<bob@example.org>", (250, 550))
+    if c.transcript[-1].startswith("S: 250"):
+        c.data(["Subject: refused", "", "x"], expect=554)
+    c.cmd("RSET", 250)
+    c.cmd("MAIL FROM:<alice@example.org>", 250)
+    c.cmd("RCPT TO:<carol@example.org>", (250, 451))
+    if c.transcript[-1].startswith("S: 250"):
+        c.data(["Subject: deferred", "", "x"], expect=451)
+    c.cmd("RSET", 250)
+    c.cmd("MAIL FROM:<alice@example.org>", 250)
+    c.cmd("RCPT TO:<dave@example.org>", 250)
+    c.data(["Subject: fine", "", "x"])
+    c.quit()
+    eq([m.rcpt_tos for m in srv.messages()], [["dave@example.org"]], "messages at the relay")
+
+
 if __name__ == "__main__":
     harness.main()

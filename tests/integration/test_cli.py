@@ -251,5 +251,53 @@ def test_sendmail_name_behaves_like_sendmx(t):
     eq(srv.only_message().rcpt_tos, ["bob@example.org"], "recipients")
 
 
+def test_bad_header_address_with_t(t):
+    srv, conf = setup(t)
+    r = t.sendmx(["-t"], b"To: <broken@example.org\nSubject: bad\n\nx\n", config=conf)
+    t.expect_exit(r, 65)
+    contains(r.err, "sendmx:", "stderr")
+    nothing_arrived(srv)
+
+
+def test_max_message_size(t):
+    srv = t.server()
+    conf = t.relay_config(srv, extra="max_message_size = 1000")
+    r = t.sendmx(["bob@example.org"], b"Subject: small\n\n" + b"x" * 70 + b"\n", config=conf)
+    t.expect_exit(r, 0)
+    r = t.sendmx(["bob@example.org"], b"Subject: big\n\n" + (b"y" * 70 + b"\n") * 100,
+                 config=conf)
+    check(r.code not in (0, None), "a message over max_message_size was accepted")
+    matches(r.err, r"(?i)size|too (big|large)|larger", "stderr")
+    eq(len(srv.messages()), 1, "messages (only the small one)")
+
+
+def test_every_config_key_accepted(t):
+    cert, key = harness.make_cert()
+    srv = t.server(starttls=(cert, key), require_starttls=True, auth="PLAIN,LOGIN",
+                   user="alice", password="pw", auth_require_tls=True, auth_required=True)
+    secret = t.write("secret", "pw\n", mode=0o600)
+    os.mkdir(t.path("spooltmp"))
+    conf = t.relay_config(srv, tls="starttls", extra="\n".join([
+        "timeout = 30", "connect_timeout = 10", "max_message_size = 0",
+        'temp_dir = "%s"' % t.path("spooltmp")]), relay_extra="\n".join([
+        'user = "alice"', 'password_file = "%s"' % secret, 'ca_file = "%s"' % cert,
+        'ca_path = "/etc/ssl/certs"', "verify = true", "allow_plaintext_auth = false",
+        'auth_mechanisms = "LOGIN PLAIN"']))
+    r = t.sendmx(["bob@example.org"], MSG, config=conf)
+    t.expect_exit(r, 0)
+    m = srv.only_message()
+    eq((m.tls, m.auth_login), (True, "alice"), "TLS and AUTH")
+    eq(os.listdir(t.path("spooltmp")), [], "files left in temp_dir")
+
+
+def test_temp_dir_missing(t):
+    srv = t.server()
+    conf = t.relay_config(srv, extra='temp_dir = "%s"' % t.path("no-such-dir"))
+    r = t.sendmx(["bob@example.org"], MSG, config=conf)
+    check(r.code in (75, 78), "exit %s, expected 75 (not taken) or 78 (config)" % r.code)
+    contains(r.err, "no-such-dir", "stderr")
+    nothing_arrived(srv)
+
+
 if __name__ == "__main__":
     harness.main()

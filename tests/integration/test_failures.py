@@ -134,6 +134,17 @@ def test_reply_timeout(t):
     eq(srv.messages(), [], "messages")
 
 
+def test_message_over_server_size_limit(t):
+    srv = t.server(max_size=2000)
+    # The server advertises SIZE 2000: sendmx may refuse before MAIL (RFC 1870)
+    # or pass on the server's 552; either way the message is refused.
+    r = t.sendmx(["bob@example.org"], b"Subject: big\n\n" + (b"z" * 70 + b"\n") * 100,
+                 config=t.relay_config(srv))
+    t.expect_exit(r, 69)
+    matches(r.err, r"(?i)^sendmx: bob@example\.org: .*(552|size)", "stderr")
+    eq(srv.messages(), [], "messages")
+
+
 def _closed_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))

@@ -339,5 +339,70 @@ def test_pipelining_server(t):
     eq(m.body, b"x\r\n", "body")
 
 
+def test_long_header_folded_at_998(t):
+    words = " ".join("word%04d" % i for i in range(200))        # about 1800 octets
+    srv, m = deliver(t, ["bob@example.org"], ("Subject: " + words + "\n\nx\n").encode())
+    head, body = m.split()
+    lines = head.split(b"\r\n")
+    check(all(len(l) <= 998 for l in lines),
+          "header line longer than 998: %r" % [len(l) for l in lines])
+    subject = m.one_header("Subject")
+    eq(" ".join(subject.split()), words, "Subject after unfolding")
+    eq(body, b"x\r\n", "body")
+
+
+def test_empty_input(t):
+    srv, m = deliver(t, ["bob@example.org"], b"")
+    m.one_header("Date")
+    matches(m.one_header("Message-ID"), MSGID_RE, "Message-ID")
+    contains(m.one_header("From"), SENDER, "From:")
+    eq(m.body, b"", "body")
+
+
+def test_size_parameter(t):
+    srv, m = deliver(t, ["bob@example.org"], b"Subject: size\n\n" + b"0123456789\n" * 500)
+    sizes = [o for o in m.mail_options if o.startswith("SIZE=")]
+    eq(len(sizes), 1, "SIZE parameters in %r" % m.mail_options)
+    declared = int(sizes[0][5:])
+    check(declared >= m.size, "SIZE=%d declared, %d octets sent" % (declared, m.size))
+
+
+def test_duplicate_recipients_collapsed(t):
+    data = b"To: bob@example.org, Bob <bob@example.org>\nCc: bob@example.org\nSubject: dup\n\nx\n"
+    srv, m = deliver(t, ["-t", "bob@example.org"], data)
+    eq(m.rcpt_tos, ["bob@example.org"], "envelope recipients")
+
+
+def test_group_syntax_and_comments(t):
+    data = (b"To: friends: ann@example.org, \"Ben B.\" <ben@example.org>;\n"
+            b"Cc: undisclosed-recipients:;\n"
+            b"Bcc: carl@example.org (Carl, in a comment)\n"
+            b"Subject: groups\n\nx\n")
+    srv, m = deliver(t, ["-t"], data)
+    eq(sorted(m.rcpt_tos), ["ann@example.org", "ben@example.org", "carl@example.org"],
+       "envelope recipients")
+
+
+def test_quoted_local_part(t):
+    srv, m = deliver(t, ['"john doe"@example.org'], b"Subject: quoted\n\nx\n")
+    eq(m.rcpt_tos, ['"john doe"@example.org'], "RCPT TO")
+
+
+def test_full_name_with_newline_cannot_inject_headers(t):
+    srv = t.server()
+    conf = t.relay_config(srv)
+    r = t.sendmx(["-F", "Evil\r\nBcc: victim@example.org\nX-Injected: yes", "bob@example.org"],
+                 b"Subject: inject\n\nx\n", config=conf)
+    check(r.code in (0, 65), "exit %s (expected 65, or 0 with the name made harmless)" % r.code)
+    if r.code == 65:
+        eq(srv.messages(), [], "messages")
+        return
+    m = srv.only_message()
+    eq(m.rcpt_tos, ["bob@example.org"], "RCPT TO")
+    eq(m.header("X-Injected"), [], "injected header")
+    eq(m.header("Bcc"), [], "injected Bcc")
+    m.one_header("From")
+
+
 if __name__ == "__main__":
     harness.main()

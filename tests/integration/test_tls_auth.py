@@ -2,6 +2,8 @@
 """STARTTLS, implicit TLS, certificate checks and SMTP AUTH against a real server."""
 
 import base64
+import os
+import shutil
 
 import harness
 from harness import check, contains, eq, lacks, matches
@@ -107,6 +109,28 @@ def test_starttls_with_dns_name(t):
     r = t.sendmx(["bob@example.org"], MSG, config=tls_config(t, srv, user=None, host="localhost"))
     t.expect_exit(r, 0)
     eq(srv.only_message().tls, True, "TLS active")
+
+
+def test_ca_path(t):
+    cert, key = harness.make_cert()
+    cadir = t.path("cadir")
+    os.mkdir(cadir)
+    shutil.copy(cert, os.path.join(cadir, "test-ca.pem"))
+    r = t.run(["openssl", "rehash", cadir])
+    eq(r.code, 0, "openssl rehash exit code")
+    srv = auth_server(t, "PLAIN")
+    conf = tls_config(t, srv, ca=False, extra='ca_path = "%s"' % cadir)
+    delivered_with_auth(t, srv, conf, "PLAIN")
+
+
+def test_auth_mechanisms_no_common_mechanism(t):
+    srv = auth_server(t, "PLAIN")
+    r = t.sendmx(["bob@example.org"], MSG,
+                 config=tls_config(t, srv, extra='auth_mechanisms = "CRAM-MD5"'))
+    t.expect_exit(r, 75)
+    contains(r.err, "AUTH", "stderr")
+    nothing_delivered(srv)
+    no_credentials_sent(srv)
 
 
 def test_implicit_tls(t):

@@ -329,6 +329,15 @@ static void test_dot_smtp(void **state)
 	assert_non_null(fgets(rest, sizeof rest, fx->in));
 	assert_string_equal(rest, "QUIT\r\n");
 
+	/* "." ended by a bare CR is data; the next line "." ends. */
+	assert_int_equal(run(fx, FULL_HDR_CRLF "\r\n.\r.\r\nNEXT\r\n"), ST_OK);
+	assert_string_equal(fx->spool, FULL_HDR_CRLF "\r\n.\r\n");
+	assert_non_null(fgets(rest, sizeof rest, fx->in));
+	assert_string_equal(rest, "NEXT\r\n");
+	/* A bare LF ends a line too (local clients are sloppy). */
+	assert_int_equal(run(fx, FULL_HDR "\n..a\n.\nNEXT\n"), ST_OK);
+	assert_string_equal(fx->spool, FULL_HDR_CRLF "\r\n.a\r\n");
+
 	assert_int_equal(run(fx, FULL_HDR_CRLF "\r\nbody\r\n"), ST_PERMFAIL);
 	assert_non_null(strstr(fx->e.msg, "EOF"));
 	assert_int_equal(run(fx, FULL_HDR_CRLF "\r\nbody\r\n."), ST_PERMFAIL);
