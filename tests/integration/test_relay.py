@@ -393,10 +393,9 @@ def test_full_name_with_newline_cannot_inject_headers(t):
     conf = t.relay_config(srv)
     r = t.sendmx(["-F", "Evil\r\nBcc: victim@example.org\nX-Injected: yes", "bob@example.org"],
                  b"Subject: inject\n\nx\n", config=conf)
-    check(r.code in (0, 65), "exit %s (expected 65, or 0 with the name made harmless)" % r.code)
-    if r.code == 65:
-        eq(srv.messages(), [], "messages")
-        return
+    # The control characters are dropped from the name: it stays one
+    # harmless display name inside the generated From.
+    t.expect_exit(r, 0)
     m = srv.only_message()
     eq(m.rcpt_tos, ["bob@example.org"], "RCPT TO")
     eq(m.header("X-Injected"), [], "injected header")
