@@ -388,6 +388,14 @@ def test_quoted_local_part(t):
     eq(m.rcpt_tos, ['"john doe"@example.org'], "RCPT TO")
 
 
+def test_bare_names_qualified_with_hostname(t):
+    # RFC 5321 wants a domain in MAIL FROM and RCPT TO: a bare local name
+    # gets the configured hostname, as sendmail qualifies with $j.
+    srv, m = deliver(t, ["-f", "bounce", "root"], b"Subject: cron\n\nx\n")
+    eq(m.mail_from, "bounce@test.example.org", "MAIL FROM")
+    eq(m.rcpt_tos, ["root@test.example.org"], "RCPT TO")
+
+
 def test_full_name_with_newline_cannot_inject_headers(t):
     srv = t.server()
     conf = t.relay_config(srv)
