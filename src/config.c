@@ -3,17 +3,15 @@
  *
  * The file is read into memory once, through one descriptor, so that the
  * permission check (an inline password needs a private file) applies to
- * exactly the bytes that are parsed. Before libconfuse sees the text,
- * every "${" that its lexer would expand is rewritten into a form it takes
- * literally (see neutralize_env): sendmx may run with privilege and
+ * exactly the bytes that are parsed (secret.c). Before libconfuse sees the
+ * text, every "${" that its lexer would expand is rewritten into a form it
+ * takes literally (conf_escape.c): sendmx may run with privilege and
  * inherits its caller's environment, and libconfuse 3.3 has no flag to
  * turn the expansion off. Values are copied out and the cfg_t freed.
  */
 #include "ac_config.h"
 
 #include <confuse.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -24,11 +22,11 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "conf_escape.h"
 #include "config.h"
+#include "secret.h"
 #include "util.h"
 
-#define CONFIG_MAX_BYTES (1024 * 1024)  /* a config is a few hundred bytes */
-#define PASSWORD_MAX 4096
 #define HOSTNAME_MAX 255                /* RFC 1035 2.3.4 */
 
 extern char **environ;
@@ -41,43 +39,16 @@ struct parse_ctx {
 	int relay_line;  /* line where the relay section ends, for later errors */
 };
 
-/* Scanner states that mirror libconfuse 3.3's lexer (lexer.l). */
-enum scan_state {
-	SC_SPACE,    /* between tokens */
-	SC_WORD,     /* inside an unquoted string */
-	SC_LCOMMENT, /* # or // up to the end of the line */
-	SC_BCOMMENT, /* C comment */
-	SC_DQ,       /* "..." */
-	SC_SQ        /* '...' */
-};
-
-struct scanner {
-	const char *p;
-	size_t len, i;
-	enum scan_state st;
-	int line;
-	int depth;       /* open sections */
-	int open_line;   /* line of the outermost unclosed '{' */
-	struct buf out;
-};
-
 static struct parse_ctx *current_ctx;
 
-static enum status read_config_file(const char *path, bool explicit_path,
-				    struct buf *text, mode_t *mode,
-				    bool *missing, struct err *err);
-static enum status neutralize_env(const char *path, const char *text,
-				  size_t len, struct buf *out,
-				  struct err *err);
-static bool scan_space(struct scanner *s);
-static void scan_env_ref(struct scanner *s, const char *close);
-static void scan_quoted(struct scanner *s, char quote);
+static void free_relay(struct relay_config *r);
 static cfg_t *new_cfg(void);
 static void on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap);
 static void ctx_fail(const char *path, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 		     void *result);
+static long last_int(cfg_opt_t *opt);
 static int validate_nonneg(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_positive(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_port(cfg_t *cfg, cfg_opt_t *opt);
@@ -95,8 +66,6 @@ static enum status check_strings(const struct config *c, const char *path,
 static enum status copy_relay(cfg_t *sec, struct relay_config *r,
 			      const struct parse_ctx *ctx, mode_t mode,
 			      struct err *err);
-static enum status read_password_file(const char *file, char **out,
-				      const char *where, struct err *err);
 static char *dup_or_null(const char *s);
 static char *default_hostname(void);
 static void wipe_cfg_password(cfg_t *cfg);
@@ -125,13 +94,14 @@ enum status config_load(const char *path, struct config **out,
 	buf_init(&safe);
 	if (path == NULL)
 		path = config_default_path();
-	st = read_config_file(path, explicit_path, &text, &mode, &missing, err);
+	st = secret_read_config(path, explicit_path, &text, &mode, &missing,
+				err);
 	if (st != ST_OK)
 		goto out;
 	cfg = new_cfg();
 	if (!missing) {
 		c->path = xstrdup(path);
-		st = neutralize_env(path, text.data, text.len, &safe, err);
+		st = conf_escape_env(path, text.data, text.len, &safe, err);
 		if (st != ST_OK)
 			goto out;
 		ctx.path = path;
@@ -200,237 +170,6 @@ void config_free(struct config *cfg)
 	free(cfg);
 }
 
-/*
- * Reads the whole file through one descriptor and reports its mode. A
- * missing default file is not an error: *missing is set instead.
- */
-static enum status read_config_file(const char *path, bool explicit_path,
-				    struct buf *text, mode_t *mode,
-				    bool *missing, struct err *err)
-{
-	enum status st = ST_PERMFAIL;
-	struct stat sb;
-	char chunk[4096];
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ENOENT && !explicit_path) {
-			*missing = true;
-			return ST_OK;
-		}
-		err_set(err, "cannot read %s: %s", path, strerror(errno));
-		return ST_PERMFAIL;
-	}
-	if (fstat(fd, &sb) < 0) {
-		err_set(err, "cannot read %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		err_set(err, "cannot read %s: not a regular file", path);
-		goto out;
-	}
-	/* Whoever can write the file can redirect mail and the log. */
-	if (sb.st_mode & S_IWOTH) {
-		err_set(err, "%s is writable by others (mode %04o); "
-			"chmod o-w %s", path, (unsigned)(sb.st_mode & 07777),
-			path);
-		goto out;
-	}
-	*mode = sb.st_mode;
-	for (;;) {
-		n = read(fd, chunk, sizeof chunk);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err_set(err, "cannot read %s: %s", path,
-				strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (text->len + (size_t)n > CONFIG_MAX_BYTES) {
-			err_set(err, "%s: file too large for a configuration",
-				path);
-			goto out;
-		}
-		buf_append(text, chunk, (size_t)n);
-	}
-	st = ST_OK;
-out:
-	explicit_bzero(chunk, sizeof chunk);
-	close(fd);
-	return st;
-}
-
-/*
- * libconfuse 3.3 replaces ${VAR} (and ${VAR:-default}) by getenv(VAR) in
- * two places: anywhere inside a "double-quoted" string, and as a whole
- * token where an unquoted string starts. It has no option to turn that
- * off, so the text is rewritten so the lexer takes those characters
- * literally: in a double-quoted string '$' becomes the escape "\x24";
- * an unquoted ${...} token becomes a single-quoted string, which is never
- * expanded. Comments and single-quoted strings are copied unchanged, as is
- * every newline, so line numbers in later messages stay right. The scanner
- * also counts braces: libconfuse silently accepts a section left open at
- * the end of the file.
- */
-static enum status neutralize_env(const char *path, const char *text,
-				  size_t len, struct buf *out,
-				  struct err *err)
-{
-	struct scanner s = { .p = text, .len = len, .st = SC_SPACE,
-			     .line = 1 };
-	enum status st = ST_OK;
-
-	buf_init(&s.out);
-	while (s.i < s.len) {
-		if (s.p[s.i] == '\0') {
-			err_set(err, "%s:%d: NUL byte in file", path, s.line);
-			st = ST_PERMFAIL;
-			goto out;
-		}
-		switch (s.st) {
-		case SC_SPACE:
-		case SC_WORD:
-			if (scan_space(&s))
-				continue;
-			break;
-		case SC_LCOMMENT:
-			if (s.p[s.i] == '\n')
-				s.st = SC_SPACE;
-			break;
-		case SC_BCOMMENT:
-			if (s.p[s.i] == '*' && s.i + 1 < s.len &&
-			    s.p[s.i + 1] == '/') {
-				buf_append(&s.out, "*", 1);
-				s.i++;
-				s.st = SC_SPACE;
-			}
-			break;
-		case SC_DQ:
-		case SC_SQ:
-			scan_quoted(&s, s.st == SC_DQ ? '"' : '\'');
-			break;
-		}
-		if (s.i < s.len) {
-			if (s.p[s.i] == '\n')
-				s.line++;
-			buf_append(&s.out, s.p + s.i, 1);
-			s.i++;
-		}
-	}
-	/* An open string is reported by libconfuse itself. */
-	if (s.depth > 0 && s.st != SC_DQ && s.st != SC_SQ) {
-		err_set(err, "%s:%d: section opened here is not closed "
-			"(missing '}')", path, s.open_line);
-		st = ST_PERMFAIL;
-	}
-out:
-	if (st == ST_OK) {
-		*out = s.out;
-	} else {
-		if (s.out.data)
-			explicit_bzero(s.out.data, s.out.cap);
-		buf_free(&s.out);
-	}
-	return st;
-}
-
-/* Characters that end an unquoted string in lexer.l. */
-static bool is_word_char(char c)
-{
-	return c != '\0' && strchr(" #\"'\t\n\r={}()+,*", c) == NULL;
-}
-
-/*
- * One character outside strings and comments. Returns true when it copied
- * everything up to the new s->i itself; otherwise it leaves s->i on a
- * character for the caller to copy.
- */
-static bool scan_space(struct scanner *s)
-{
-	const char *p = s->p;
-	size_t i = s->i, n;
-	char c = p[i];
-	const char *close;
-
-	if (c == '#') {
-		s->st = SC_LCOMMENT;
-	} else if (s->st == SC_SPACE && c == '/' && i + 1 < s->len &&
-		   p[i + 1] == '*') {
-		s->st = SC_BCOMMENT;
-		buf_append(&s->out, "/", 1);
-		s->i++;
-	} else if (s->st == SC_SPACE && c == '/' && i + 1 < s->len &&
-		   p[i + 1] == '/') {
-		/* "//" starts a comment unless a longer unquoted string
-		 * ("//host") matches, as flex prefers the longest match. */
-		for (n = i; n < s->len && p[n] == '/'; n++)
-			;
-		s->st = n < s->len && is_word_char(p[n]) ? SC_WORD
-							  : SC_LCOMMENT;
-	} else if (c == '"') {
-		s->st = SC_DQ;
-	} else if (c == '\'') {
-		s->st = SC_SQ;
-	} else if (s->st == SC_SPACE && c == '$' && i + 1 < s->len &&
-		   p[i + 1] == '{' &&
-		   (close = memchr(p + i + 2, '}', s->len - i - 2)) != NULL) {
-		scan_env_ref(s, close);
-		return true;
-	} else if (is_word_char(c)) {
-		s->st = SC_WORD;
-	} else {
-		s->st = SC_SPACE;
-		if (c == '{' && s->depth++ == 0)
-			s->open_line = s->line;
-		else if (c == '}' && s->depth > 0)
-			s->depth--;
-	}
-	return false;
-}
-
-/* An unquoted "${...}" token: emitted as a single-quoted string. */
-static void scan_env_ref(struct scanner *s, const char *close)
-{
-	const char *q;
-
-	buf_append(&s->out, "'", 1);
-	for (q = s->p + s->i; q <= close; q++) {
-		/* In a single-quoted string only \\ and \' are escapes. */
-		if (*q == '\\' || *q == '\'')
-			buf_append(&s->out, "\\", 1);
-		if (*q == '\n')
-			s->line++;
-		buf_append(&s->out, q, 1);
-	}
-	buf_append(&s->out, "'", 1);
-	s->i = (size_t)(close - s->p) + 1;
-	s->st = SC_SPACE;
-}
-
-/* One character inside a quoted string. */
-static void scan_quoted(struct scanner *s, char quote)
-{
-	const char *p = s->p;
-	size_t i = s->i;
-
-	if (p[i] == quote) {
-		s->st = SC_SPACE;
-	} else if (p[i] == '\\' && i + 1 < s->len) {
-		/* Copy the escape pair whole: "\"" and "\$" stay as they are. */
-		buf_append(&s->out, p + i, 1);
-		s->i++;
-	} else if (quote == '"' && p[i] == '$' && i + 1 < s->len &&
-		   p[i + 1] == '{') {
-		/* The lexer's longest match takes "\x24" as one hex escape
-		 * before its ${...} rule can see a '$'. */
-		buf_appends(&s->out, "\\x24");
-		s->i++;
-	}
-}
 
 static cfg_t *new_cfg(void)
 {
@@ -745,63 +484,13 @@ static enum status copy_relay(cfg_t *sec, struct relay_config *r,
 	} else if (pass) {
 		r->password = xstrdup(pass);
 	} else if (pfile) {
-		st = read_password_file(pfile, &r->password, where, err);
+		st = secret_read_password_file(pfile, &r->password, where,
+					       err);
 	}
 	free(where);
 	return st;
 }
 
-/* The first line of file, which others must not be able to read or write. */
-static enum status read_password_file(const char *file, char **out,
-				      const char *where, struct err *err)
-{
-	enum status st = ST_PERMFAIL;
-	char data[PASSWORD_MAX + 1];
-	struct stat sb;
-	ssize_t n;
-	size_t len;
-	int fd;
-
-	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		err_set(err, "%s: cannot read password_file %s: %s", where,
-			file, strerror(errno));
-		return ST_PERMFAIL;
-	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		err_set(err, "%s: password_file %s is not a regular file",
-			where, file);
-		goto out;
-	}
-	if (sb.st_mode & (S_IROTH | S_IWOTH)) {
-		err_set(err, "%s: password_file %s is %s by others (mode %04o); "
-			"chmod o-rwx %s", where, file,
-			(sb.st_mode & S_IROTH) ? "readable" : "writable",
-			(unsigned)(sb.st_mode & 07777), file);
-		goto out;
-	}
-	do
-		n = read(fd, data, PASSWORD_MAX);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		err_set(err, "%s: cannot read password_file %s: %s", where,
-			file, strerror(errno));
-		goto out;
-	}
-	data[n] = '\0';
-	len = strcspn(data, "\r\n");
-	if (len == 0 || memchr(data, '\0', len)) {
-		err_set(err, "%s: password_file %s: the first line must hold "
-			"the password", where, file);
-		goto out;
-	}
-	*out = xstrndup(data, len);
-	st = ST_OK;
-out:
-	explicit_bzero(data, sizeof data);
-	close(fd);
-	return st;
-}
 
 static char *dup_or_null(const char *s)
 {

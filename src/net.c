@@ -40,8 +40,6 @@ struct conn {
 };
 
 static long long deadline_of(int timeout_ms);
-static int remaining_ms(long long deadline);
-static int wait_fd(int fd, short events, long long deadline);
 static void fmt_secs(char *out, size_t n, int timeout_ms);
 static char *format_peer(const char *host, const struct sockaddr *sa,
 			 socklen_t salen, int port);
@@ -62,38 +60,7 @@ static long long deadline_of(int timeout_ms)
 	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 }
 
-static int remaining_ms(long long deadline)
-{
-	long long left;
 
-	if (deadline < 0)
-		return -1;
-	left = deadline - now_ms();
-	if (left < 0)
-		return 0;
-	return left > INT_MAX ? INT_MAX : (int)left;
-}
-
-/* 1: ready (or error/hangup pending, which the next I/O call reports),
- * 0: deadline passed, -1: poll failed (errno). */
-static int wait_fd(int fd, short events, long long deadline)
-{
-	struct pollfd pfd;
-	int r;
-
-	for (;;) {
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		r = poll(&pfd, 1, remaining_ms(deadline));
-		if (r > 0)
-			return 1;
-		if (r == 0)
-			return 0;
-		if (errno != EINTR)
-			return -1;
-	}
-}
 
 /* "30" for whole seconds, "0.2" otherwise: short test timeouts stay readable. */
 static void fmt_secs(char *out, size_t n, int timeout_ms)
@@ -132,7 +99,7 @@ static int connect_addr(const struct addrinfo *ai, int timeout_ms,
 			*why = strerror(errno);
 			goto fail;
 		}
-		r = wait_fd(fd, POLLOUT, deadline_of(timeout_ms));
+		r = poll_fd(fd, POLLOUT, deadline_of(timeout_ms));
 		if (r <= 0) {
 			if (r == 0) {
 				char secs[32];
@@ -272,7 +239,7 @@ static ssize_t read_plain(struct conn *c, void *p, size_t n,
 			err_set(err, "read error: %s", strerror(errno));
 			return -1;
 		}
-		w = wait_fd(c->fd, POLLIN, deadline);
+		w = poll_fd(c->fd, POLLIN, deadline);
 		if (w == 0)
 			return -2;
 		if (w < 0) {
@@ -296,7 +263,7 @@ static ssize_t read_tls(struct conn *c, void *p, size_t n,
 			return r;
 		if (tls_pending(c->tls))
 			continue;
-		w = wait_fd(c->fd, tls_wants_write(c->tls) ? POLLOUT : POLLIN,
+		w = poll_fd(c->fd, tls_wants_write(c->tls) ? POLLOUT : POLLIN,
 			    deadline);
 		if (w == 0)
 			return -2;
@@ -421,7 +388,7 @@ static ssize_t write_some(struct conn *c, const void *p, size_t n,
 			}
 			ev = POLLOUT;
 		}
-		w = wait_fd(c->fd, ev, deadline);
+		w = poll_fd(c->fd, ev, deadline);
 		if (w == 0)
 			return -2;
 		if (w < 0) {

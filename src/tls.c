@@ -46,7 +46,6 @@ struct sigpipe_guard {
 
 static void sigpipe_block(struct sigpipe_guard *g);
 static void sigpipe_restore(struct sigpipe_guard *g);
-static int wait_fd(int fd, short events, long long deadline);
 static bool is_ip_literal(const char *s);
 static void queue_error(char *out, size_t n);
 static SSL_CTX *new_ctx(const struct tls_params *p, struct err *err);
@@ -87,29 +86,6 @@ static void sigpipe_restore(struct sigpipe_guard *g)
 	errno = saved;
 }
 
-/* 1 ready, 0 deadline passed (deadline < 0: none), -1 poll error. */
-static int wait_fd(int fd, short events, long long deadline)
-{
-	struct pollfd pfd;
-	long long left;
-	int r;
-
-	for (;;) {
-		left = deadline < 0 ? -1 : deadline - now_ms();
-		if (deadline >= 0 && left < 0)
-			left = 0;
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
-		if (r > 0)
-			return 1;
-		if (r == 0)
-			return 0;
-		if (errno != EINTR)
-			return -1;
-	}
-}
 
 static bool is_ip_literal(const char *s)
 {
@@ -241,7 +217,7 @@ static int drive_handshake(SSL *ssl, int fd, long long deadline, int *sslerr)
 			*sslerr = e;
 			return -1;
 		}
-		w = wait_fd(fd, ev, deadline);
+		w = poll_fd(fd, ev, deadline);
 		if (w == 0)
 			return 0;
 		if (w < 0) {

@@ -56,4 +56,10 @@ bool has_control_chars(const char *s);
 /* Monotonic clock in milliseconds. */
 long long now_ms(void);
 
+/* Waits until fd is ready for events (POLLIN/POLLOUT) or the deadline
+ * (a now_ms() value; < 0: none) passes, retrying on EINTR.
+ * Returns 1 ready (an error or hangup pending counts: the next I/O call
+ * reports it), 0 deadline passed, -1 poll failed (errno set). */
+int poll_fd(int fd, short events, long long deadline);
+
 #endif

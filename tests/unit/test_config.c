@@ -18,6 +18,7 @@
 /* By path: a stale ./config.h from an older configure run would shadow it
  * under automake's -I. */
 #include "../../src/config.h"
+#include "../../src/conf_escape.h"
 
 static char tmpdir[256];  /* short, so that paths built from it fit */
 
@@ -374,6 +375,76 @@ static void test_comments_and_quotes(void **state)
 	config_free(cfg);
 }
 
+/* ---- the ${VAR} rewriting (conf_escape) ---------------------------------- */
+
+static void escape_ok(const char *in, const char *want)
+{
+	struct buf out;
+	struct err err = { "" };
+
+	buf_init(&out);
+	if (conf_escape_env("t.conf", in, strlen(in), &out, &err) != ST_OK)
+		fail_msg("conf_escape_env: %s", err.msg);
+	assert_string_equal(out.data ? out.data : "", want);
+	buf_free(&out);
+}
+
+static void escape_fails(const char *in, size_t len, const char *want_err)
+{
+	struct buf out;
+	struct err err = { "" };
+
+	buf_init(&out);
+	assert_int_equal(conf_escape_env("t.conf", in, len, &out, &err),
+			 ST_PERMFAIL);
+	assert_null(out.data);
+	assert_string_equal(err.msg, want_err);
+}
+
+static void test_escape_rewrites(void **state)
+{
+	(void)state;
+	escape_ok("", "");
+	escape_ok("a = 1\nb = \"x\"\n", "a = 1\nb = \"x\"\n");
+	/* Double-quoted: '$' before '{' becomes a hex escape. */
+	escape_ok("a = \"x${V}y${W:-d}\"\n", "a = \"x\\x24{V}y\\x24{W:-d}\"\n");
+	/* ... but not a lone '$' or an escaped one. */
+	escape_ok("a = \"$V \\${V} $\"\n", "a = \"$V \\${V} $\"\n");
+	/* An unquoted token: single-quoted, with \ and ' escaped. */
+	escape_ok("a = ${V:-d}\n", "a = '${V:-d}'\n");
+	escape_ok("a=${x'y\\z}", "a='${x\\'y\\\\z}'");
+	escape_ok("s {a=${V}}", "s {a='${V}'}");
+	/* Only where a token starts. */
+	escape_ok("a = x${V}\n", "a = x${V}\n");
+	/* Single-quoted strings and comments are copied unchanged. */
+	escape_ok("a = '${V}' # ${V} \"\n", "a = '${V}' # ${V} \"\n");
+	escape_ok("// ${V}\n/* \"${V}\n */ a = ${V}\n",
+		  "// ${V}\n/* \"${V}\n */ a = '${V}'\n");
+	/* "//" followed by a word is a value (flex's longest match). */
+	escape_ok("a = //h ${V}\n", "a = //h '${V}'\n");
+	/* An open string is for libconfuse to report. */
+	escape_ok("s {\n a = \"x", "s {\n a = \"x");
+}
+
+static void test_escape_errors(void **state)
+{
+	static const char nul[] = "a = 1\nb = \0\n";
+
+	(void)state;
+	escape_fails(nul, sizeof nul - 1, "t.conf:2: NUL byte in file");
+	escape_fails("a = 1\ns {\n t {}\n", strlen("a = 1\ns {\n t {}\n"),
+		     "t.conf:2: section opened here is not closed "
+		     "(missing '}')");
+	/* Without a closing brace "${" is no variable: its '{' opens. */
+	escape_fails("a = ${V\n", strlen("a = ${V\n"),
+		     "t.conf:1: section opened here is not closed "
+		     "(missing '}')");
+	/* Line numbers count newlines inside a rewritten token. */
+	escape_fails("a = ${x\n}\ns {\n", strlen("a = ${x\n}\ns {\n"),
+		     "t.conf:3: section opened here is not closed "
+		     "(missing '}')");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -390,6 +461,8 @@ int main(void)
 		cmocka_unit_test(test_world_writable_config),
 		cmocka_unit_test(test_env_not_expanded),
 		cmocka_unit_test(test_comments_and_quotes),
+		cmocka_unit_test(test_escape_rewrites),
+		cmocka_unit_test(test_escape_errors),
 	};
 
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "smtp.h"
+#include "smtp_ext.h"
 
 #define PEER "mx.example.org[192.0.2.1]:25"
 #define EHLO "EHLO client.example.org\r\n"
@@ -803,6 +804,98 @@ static void test_dot_stuff(void **state)
 	buf_free(&out);
 }
 
+/* ---- EHLO extensions (smtp_ext) ------------------------------------------ */
+
+/* Parses a scripted EHLO reply (lines separated by '\n') into e. */
+static void ext_of(struct smtp_ext *e, const char *text)
+{
+	struct smtp_reply r;
+	const char *p = text;
+
+	reply_init(&r);
+	for (;;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		assert_int_equal(reply_feed_line(&r, p, len),
+				 nl ? REPLY_MORE : REPLY_COMPLETE);
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	smtp_ext_clear(e);
+	smtp_ext_parse(e, &r);
+	reply_free(&r);
+}
+
+static void test_ext_parse(void **state)
+{
+	struct smtp_ext e;
+
+	(void)state;
+	smtp_ext_init(&e);
+	assert_false(e.pipelining || e.eightbitmime || e.enhanced ||
+		     e.starttls || e.size || e.auth);
+	assert_int_equal(e.size_max, 0);
+	assert_int_equal(e.auth_mechs.len, 0);
+
+	/* Keywords in any case; old "AUTH=" lines add to the list;
+	 * unknown keywords and look-alikes are ignored. */
+	ext_of(&e, "250-mx.example.org hello\n250-pipelining\n"
+		   "250-Size 10240000\n250-8BITMIME\n250-ENHANCEDSTATUSCODES\n"
+		   "250-STARTTLS\n250-AUTH PLAIN LOGIN\n250-AUTH=CRAM-MD5\n"
+		   "250-AUTHENTICATE X\n250-PIPELININGX\n250 X-UNKNOWN foo");
+	assert_true(e.pipelining);
+	assert_true(e.eightbitmime);
+	assert_true(e.enhanced);
+	assert_true(e.starttls);
+	assert_true(e.size);
+	assert_int_equal(e.size_max, 10240000);
+	assert_true(e.auth);
+	assert_string_equal(e.auth_mechs.data, "PLAIN LOGIN CRAM-MD5");
+
+	/* clear forgets everything. */
+	smtp_ext_clear(&e);
+	assert_false(e.pipelining || e.eightbitmime || e.enhanced ||
+		     e.starttls || e.size || e.auth);
+	assert_int_equal(e.size_max, 0);
+	assert_int_equal(e.auth_mechs.len, 0);
+
+	/* The first line is the greeting, never an extension. */
+	ext_of(&e, "250 PIPELINING STARTTLS");
+	assert_false(e.pipelining || e.starttls);
+	ext_of(&e, "250-mx.example.org\n250 AUTH");
+	assert_true(e.auth);
+	assert_int_equal(e.auth_mechs.len, 0);
+	smtp_ext_free(&e);
+}
+
+/* RFC 1870 4: SIZE with no number or 0 declares no fixed limit; neither
+ * does a number that is not one. */
+static void test_ext_size(void **state)
+{
+	static const char *const no_limit[] = {
+		"250-x\n250 SIZE", "250-x\n250 SIZE 0", "250-x\n250 SIZE abc",
+		"250-x\n250 SIZE -5", "250-x\n250 SIZE 99999999999999999999",
+		"250-x\n250 SIZE="
+	};
+	struct smtp_ext e;
+	size_t i;
+
+	(void)state;
+	smtp_ext_init(&e);
+	for (i = 0; i < sizeof no_limit / sizeof no_limit[0]; i++) {
+		ext_of(&e, no_limit[i]);
+		assert_true(e.size);
+		assert_int_equal(e.size_max, 0);
+	}
+	ext_of(&e, "250-x\n250 SIZE 1");
+	assert_int_equal(e.size_max, 1);
+	ext_of(&e, "250-x\n250 SIZE=52428800");
+	assert_int_equal(e.size_max, 52428800);
+	smtp_ext_free(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -829,6 +922,8 @@ int main(void)
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_stage_names),
 		cmocka_unit_test(test_dot_stuff),
+		cmocka_unit_test(test_ext_parse),
+		cmocka_unit_test(test_ext_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
