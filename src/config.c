@@ -190,7 +190,7 @@ static cfg_t *new_cfg(void)
 	static cfg_opt_t opts[] = {
 		CFG_STR("hostname", NULL, CFGF_NONE),
 		CFG_INT("timeout", 0, CFGF_NONE),
-		CFG_INT("connect_timeout", 30, CFGF_NONE),
+		CFG_INT("connect_timeout", 0, CFGF_NONE),
 		CFG_STR("log_file", NULL, CFGF_NONE),
 		CFG_BOOL("syslog", cfg_true, CFGF_NONE),
 		CFG_INT("max_message_size", 0, CFGF_NONE),
@@ -421,7 +421,11 @@ static enum status copy_out(cfg_t *cfg, struct config *c,
 
 	c->hostname = host ? xstrdup(host) : default_hostname();
 	c->timeout = (int)cfg_getint(cfg, "timeout");
+	/* Not set: "timeout" covers the connection too, as its documented
+	 * meaning says; with neither, 30 s. */
 	c->connect_timeout = (int)cfg_getint(cfg, "connect_timeout");
+	if (c->connect_timeout == 0)
+		c->connect_timeout = c->timeout > 0 ? c->timeout : 30;
 	c->log_file = dup_or_null(cfg_getstr(cfg, "log_file"));
 	c->syslog = cfg_getbool(cfg, "syslog") == cfg_true;
 	c->max_message_size = cfg_getint(cfg, "max_message_size");

@@ -34,7 +34,8 @@ struct config {
 	char *hostname;           /* EHLO name, Message-ID domain; default: this host's FQDN */
 	struct relay_config *relay; /* NULL: no relay section */
 	int timeout;              /* seconds; 0: RFC 5321 4.5.3.2 per-command values */
-	int connect_timeout;      /* seconds for TCP connect + greeting; default 30 */
+	int connect_timeout;      /* seconds for TCP connect + TLS handshake, per
+				   * address; default: timeout, else 30 */
 	char *log_file;           /* NULL: no log file */
 	bool syslog;              /* default true */
 	long max_message_size;    /* bytes; 0: unlimited */

@@ -144,8 +144,7 @@ static void run_relay(struct delivery *d, const struct destination *dest)
 {
 	const struct relay_config *relay = dest->relay;
 	const struct config *cfg = d->cfg;
-	int connect_ms = cfg->connect_timeout > 0 ? cfg->connect_timeout * 1000
-						  : 30000;
+	int connect_ms = cfg->connect_timeout * 1000;
 	struct smtp_params p = { 0 };
 	struct smtp_session *s = NULL;
 	const char **rcpts = NULL;
@@ -231,9 +230,7 @@ static void drive(struct delivery *d, struct conn *c,
 		case SMTP_WANT_TLS: {
 			struct tls_params tp = { relay->host, relay->verify,
 						 relay->ca_file, relay->ca_path };
-			int ms = d->cfg->connect_timeout > 0
-					 ? d->cfg->connect_timeout * 1000
-					 : 30000;
+			int ms = d->cfg->connect_timeout * 1000;
 
 			if (net_start_tls(c, &tp, ms, &err) == ST_OK) {
 				if (d->transcript)

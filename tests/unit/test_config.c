@@ -145,6 +145,20 @@ static void test_full_example(void **state)
 	remove_file("relay.secret");
 }
 
+static void test_timeout_covers_connect_when_unset(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("timeout = 45\n", 0644);
+	assert_int_equal(cfg->timeout, 45);
+	assert_int_equal(cfg->connect_timeout, 45);
+	config_free(cfg);
+	cfg = load_ok("timeout = 45\nconnect_timeout = 7\n", 0644);
+	assert_int_equal(cfg->connect_timeout, 7);
+	config_free(cfg);
+}
+
 static void test_defaults_from_empty_file(void **state)
 {
 	struct config *cfg;
@@ -450,6 +464,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_example),
 		cmocka_unit_test(test_defaults_from_empty_file),
+		cmocka_unit_test(test_timeout_covers_connect_when_unset),
 		cmocka_unit_test(test_relay_defaults),
 		cmocka_unit_test(test_default_path),
 		cmocka_unit_test(test_explicit_missing_file),
