@@ -1,8 +1,9 @@
 /*
- * address.c - RFC 5322 3.4 address lists, parsed in two steps: a lexer
- * turns the text into tokens (atoms, quoted strings, domain literals and
- * the specials) with comments and folding white space removed, and a
- * recursive-descent parser builds mailboxes from the tokens. The parser
+ * address.c - RFC 5322 3.4 address lists, parsed in two steps: the lexer
+ * (rfc5322_lex.c) turns the text into tokens (atoms, quoted strings,
+ * domain literals and the specials) with comments and folding white
+ * space removed, and the recursive-descent parser here builds mailboxes
+ * from the tokens. The parser
  * accepts the obsolete syntax of RFC 5322 4.4 that real mail still
  * carries (routes, bare local parts, empty list elements, CFWS around
  * dots) and normalises every mailbox to its RFC 5321 form.
@@ -15,62 +16,27 @@
 #include <string.h>
 
 #include "address.h"
+#include "rfc5322_lex.h"
 #include "util.h"
 
 /* RFC 5321 4.5.3.1.2 and RFC 1035 2.3.4: DNS limits of a domain name. */
 #define DOMAIN_MAX 255
 #define LABEL_MAX 63
-/* How much of the offending text an error message shows. */
-#define SHOW_MAX 200
-
-enum tok_type {
-	T_ATOM,     /* run of atext */
-	T_QSTR,     /* quoted-string, decoded (quotes and escapes removed) */
-	T_DLIT,     /* domain-literal "[...]", FWS removed */
-	T_SPECIAL,  /* one of < > : ; @ , . */
-	T_END
-};
-
-struct tok {
-	enum tok_type type;
-	char ch;     /* T_SPECIAL */
-	char *text;  /* T_ATOM, T_QSTR, T_DLIT */
-	bool space;  /* CFWS came before it: display names keep one space */
-};
-
-struct toks {
-	struct tok *v;
-	size_t n, cap;
-};
 
 struct parser {
 	const char *text;           /* the whole input, for messages */
-	struct toks t;
+	struct rfc5322_toks t;
 	size_t i;                   /* current token */
 	struct address_list found;  /* handed over only when all parsed */
 	struct err *err;
 };
 
-static bool is_atext(unsigned char c);
-static bool is_wsp(unsigned char c);
-static bool is_fold(const char *p);
-static char *shown(const char *text);
 static void fail(struct parser *ps, const char *what);
-static bool fail_char(struct parser *ps, unsigned char c);
-static void toks_push(struct toks *t, enum tok_type type, char ch,
-		      char *text, bool space);
-static void toks_free(struct toks *t);
-static bool skip_cfws(struct parser *ps, const char **pp, bool *space);
-static bool lex_comment(struct parser *ps, const char **pp);
-static bool lex_quoted(struct parser *ps, const char **pp, bool space);
-static bool lex_literal(struct parser *ps, const char **pp, bool space);
-static bool lex(struct parser *ps);
-static struct tok *cur(struct parser *ps);
-static bool is_special(const struct tok *t, char c);
-static bool is_word(const struct tok *t);
+static struct rfc5322_tok *cur(struct parser *ps);
+static bool is_special(const struct rfc5322_tok *t, char c);
+static bool is_word(const struct rfc5322_tok *t);
 static bool unexpected(struct parser *ps);
 static char *phrase(struct parser *ps, size_t s, size_t e);
-static bool dot_atom(const char *s, size_t n);
 static bool local_part(struct parser *ps, size_t s, size_t e,
 		       struct buf *out);
 static bool parse_domain(struct parser *ps, struct buf *out);
@@ -129,318 +95,41 @@ void address_list_add(struct address_list *l, const char *display,
 	list_push(l, display ? xstrdup(display) : NULL, xstrdup(mailbox));
 }
 
-/* ---- characters and messages ------------------------------------------ */
-
-/* RFC 5322 3.2.3 atext; bytes >= 0x80 are UTF-8 (RFC 6532 3.2). */
-static bool is_atext(unsigned char c)
-{
-	if (c >= 0x80)
-		return true;
-	if (c <= 32 || c == 127)
-		return false;
-	return strchr("()<>[]:;@\\,.\"", c) == NULL;
-}
-
-static bool is_wsp(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* RFC 5322 3.2.2: CRLF followed by WSP is folding, i.e. white space.
- * Any other CR or LF is a control character and refused: it would let
- * an address end an SMTP command or a header line early. */
-static bool is_fold(const char *p)
-{
-	return p[0] == '\r' && p[1] == '\n' && is_wsp((unsigned char)p[2]);
-}
-
-/* A copy of text fit for an error message: controls escaped (a message
- * must not carry the CR/LF it complains about into a log or reply),
- * long text cut. */
-static char *shown(const char *text)
-{
-	struct buf b;
-	size_t i;
-
-	buf_init(&b);
-	for (i = 0; text[i] && i < SHOW_MAX; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (c == '\r')
-			buf_appends(&b, "\\r");
-		else if (c == '\n')
-			buf_appends(&b, "\\n");
-		else if (c < 0x20 || c == 0x7f)
-			buf_appendf(&b, "\\x%02x", c);
-		else
-			buf_append(&b, &text[i], 1);
-	}
-	if (text[i])
-		buf_appends(&b, "...");
-	if (b.data == NULL)
-		buf_appends(&b, "");
-	return b.data;
-}
+/* ---- parser ----------------------------------------------------------- */
 
 static void fail(struct parser *ps, const char *what)
 {
-	char *s = shown(ps->text);
-
-	err_set(ps->err, "%s in '%s'", what, s);
-	free(s);
+	rfc5322_error(ps->err, ps->text, what);
 }
 
-static bool fail_char(struct parser *ps, unsigned char c)
-{
-	char what[64];
-
-	if (c == '\r')
-		snprintf(what, sizeof what, "control character CR in address");
-	else if (c == '\n')
-		snprintf(what, sizeof what, "control character LF in address");
-	else if (c < 0x20 || c == 0x7f)
-		snprintf(what, sizeof what,
-			 "control character 0x%02x in address", c);
-	else
-		snprintf(what, sizeof what, "unexpected '%c'", c);
-	fail(ps, what);
-	return false;
-}
-
-/* ---- lexer ------------------------------------------------------------ */
-
-static void toks_push(struct toks *t, enum tok_type type, char ch,
-		      char *text, bool space)
-{
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 16;
-		t->v = xreallocarray(t->v, t->cap, sizeof *t->v);
-	}
-	t->v[t->n].type = type;
-	t->v[t->n].ch = ch;
-	t->v[t->n].text = text;
-	t->v[t->n].space = space;
-	t->n++;
-}
-
-static void toks_free(struct toks *t)
-{
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		free(t->v[i].text);
-	free(t->v);
-	t->v = NULL;
-	t->n = t->cap = 0;
-}
-
-/* RFC 5322 3.2.2 comment: nested, with quoted-pairs. *pp is at '('. */
-static bool lex_comment(struct parser *ps, const char **pp)
-{
-	const char *p = *pp + 1;
-	int depth = 1;
-
-	while (depth > 0) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '\0') {
-			fail(ps, "unterminated comment");
-			return false;
-		}
-		if (is_fold(p)) {
-			p += 2;
-			continue;
-		}
-		if (c == '\\') {
-			c = (unsigned char)p[1];
-			if (c == '\0') {
-				p++;  /* reported as unterminated */
-				continue;
-			}
-			if ((c < 0x20 && c != '\t') || c == 0x7f)
-				return fail_char(ps, c);
-			p += 2;
-			continue;
-		}
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return fail_char(ps, c);
-		if (c == '(')
-			depth++;
-		else if (c == ')')
-			depth--;
-		p++;
-	}
-	*pp = p;
-	return true;
-}
-
-/* Skips white space, folds and comments; *space tells whether any was
- * there. */
-static bool skip_cfws(struct parser *ps, const char **pp, bool *space)
-{
-	const char *p = *pp;
-
-	*space = false;
-	for (;;) {
-		if (is_wsp((unsigned char)*p)) {
-			p++;
-		} else if (is_fold(p)) {
-			p += 2;
-		} else if (*p == '(') {
-			if (!lex_comment(ps, &p))
-				return false;
-		} else {
-			break;
-		}
-		*space = true;
-	}
-	*pp = p;
-	return true;
-}
-
-/* RFC 5322 3.2.4 quoted-string; the token holds the decoded content.
- * Folds inside are unfolded (the CRLF goes, the WSP stays). */
-static bool lex_quoted(struct parser *ps, const char **pp, bool space)
-{
-	const char *p = *pp + 1;
-	struct buf b;
-
-	buf_init(&b);
-	buf_appends(&b, "");
-	for (;;) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '\0' || (c == '\\' && p[1] == '\0')) {
-			buf_free(&b);
-			fail(ps, "unterminated quoted string");
-			return false;
-		}
-		if (c == '"')
-			break;
-		if (is_fold(p)) {
-			p += 2;
-			continue;
-		}
-		if (c == '\\')
-			c = (unsigned char)*++p;
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			buf_free(&b);
-			return fail_char(ps, c);
-		}
-		buf_append(&b, p, 1);
-		p++;
-	}
-	*pp = p + 1;
-	toks_push(&ps->t, T_QSTR, 0, b.data, space);
-	return true;
-}
-
-/* RFC 5322 3.4.1 domain-literal: "[" *dtext "]", FWS dropped. */
-static bool lex_literal(struct parser *ps, const char **pp, bool space)
-{
-	const char *p = *pp + 1;
-	struct buf b;
-
-	buf_init(&b);
-	buf_appends(&b, "[");
-	for (;;) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '\0' || c == '[' || (c == '\\' && p[1] == '\0')) {
-			buf_free(&b);
-			fail(ps, "unterminated domain literal");
-			return false;
-		}
-		if (c == ']')
-			break;
-		if (is_fold(p) || is_wsp(c)) {
-			p += is_wsp(c) ? 1 : 2;
-			continue;
-		}
-		if (c == '\\')
-			c = (unsigned char)*++p;  /* obs-dtext quoted-pair */
-		if (c < 0x20 || c == 0x7f) {
-			buf_free(&b);
-			return fail_char(ps, c);
-		}
-		buf_append(&b, p, 1);
-		p++;
-	}
-	buf_appends(&b, "]");
-	*pp = p + 1;
-	toks_push(&ps->t, T_DLIT, 0, b.data, space);
-	return true;
-}
-
-static bool lex(struct parser *ps)
-{
-	const char *p = ps->text;
-	bool space;
-
-	for (;;) {
-		unsigned char c;
-		const char *s;
-
-		if (!skip_cfws(ps, &p, &space))
-			return false;
-		c = (unsigned char)*p;
-		if (c == '\0') {
-			toks_push(&ps->t, T_END, 0, NULL, space);
-			return true;
-		}
-		if (c == '"') {
-			if (!lex_quoted(ps, &p, space))
-				return false;
-		} else if (c == '[') {
-			if (!lex_literal(ps, &p, space))
-				return false;
-		} else if (strchr("<>:;@,.", c) != NULL) {
-			toks_push(&ps->t, T_SPECIAL, (char)c, NULL, space);
-			p++;
-		} else if (is_atext(c)) {
-			for (s = p; is_atext((unsigned char)*p); p++)
-				;
-			toks_push(&ps->t, T_ATOM, 0,
-				  xstrndup(s, (size_t)(p - s)), space);
-		} else if (c == ')') {
-			fail(ps, "unbalanced ')'");
-			return false;
-		} else {
-			return fail_char(ps, c);
-		}
-	}
-}
-
-/* ---- parser ----------------------------------------------------------- */
-
-static struct tok *cur(struct parser *ps)
+static struct rfc5322_tok *cur(struct parser *ps)
 {
 	return &ps->t.v[ps->i];
 }
 
-static bool is_special(const struct tok *t, char c)
+static bool is_special(const struct rfc5322_tok *t, char c)
 {
-	return t->type == T_SPECIAL && t->ch == c;
+	return t->type == TOK_SPECIAL && t->ch == c;
 }
 
-static bool is_word(const struct tok *t)
+static bool is_word(const struct rfc5322_tok *t)
 {
-	return t->type == T_ATOM || t->type == T_QSTR;
+	return t->type == TOK_ATOM || t->type == TOK_QSTR;
 }
 
 static bool unexpected(struct parser *ps)
 {
-	const struct tok *t = cur(ps);
+	const struct rfc5322_tok *t = cur(ps);
 	char *what;
 
 	switch (t->type) {
-	case T_END:
+	case TOK_END:
 		what = xstrdup("unexpected end of address");
 		break;
-	case T_SPECIAL:
+	case TOK_SPECIAL:
 		what = xasprintf("unexpected '%c'", t->ch);
 		break;
-	case T_QSTR:
+	case TOK_QSTR:
 		what = xstrdup("unexpected quoted string");
 		break;
 	default:
@@ -461,11 +150,11 @@ static char *phrase(struct parser *ps, size_t s, size_t e)
 
 	buf_init(&b);
 	for (k = s; k < e; k++) {
-		const struct tok *t = &ps->t.v[k];
+		const struct rfc5322_tok *t = &ps->t.v[k];
 
 		if (t->space && b.len > 0)
 			buf_append(&b, " ", 1);
-		if (t->type == T_SPECIAL)
+		if (t->type == TOK_SPECIAL)
 			buf_append(&b, &t->ch, 1);
 		else
 			buf_appends(&b, t->text);
@@ -475,24 +164,6 @@ static char *phrase(struct parser *ps, size_t s, size_t e)
 		return NULL;
 	}
 	return b.data;
-}
-
-/* RFC 5322 3.2.3 dot-atom-text. */
-static bool dot_atom(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || s[0] == '.' || s[n - 1] == '.')
-		return false;
-	for (i = 0; i < n; i++) {
-		if (s[i] == '.') {
-			if (s[i + 1] == '.')
-				return false;
-		} else if (!is_atext((unsigned char)s[i])) {
-			return false;
-		}
-	}
-	return true;
 }
 
 /*
@@ -512,7 +183,7 @@ static bool local_part(struct parser *ps, size_t s, size_t e,
 	buf_init(&raw);
 	buf_appends(&raw, "");
 	for (k = s; k < e; k++, want_word = !want_word) {
-		const struct tok *t = &ps->t.v[k];
+		const struct rfc5322_tok *t = &ps->t.v[k];
 
 		if (want_word ? !is_word(t) : !is_special(t, '.'))
 			break;
@@ -526,7 +197,7 @@ static bool local_part(struct parser *ps, size_t s, size_t e,
 		fail(ps, "invalid local part");
 		return false;
 	}
-	if (dot_atom(raw.data, raw.len)) {
+	if (rfc5322_dot_atom_text(raw.data, raw.len)) {
 		buf_appends(out, raw.data);
 	} else {
 		buf_append(out, "\"", 1);
@@ -545,13 +216,13 @@ static bool local_part(struct parser *ps, size_t s, size_t e,
  * and dots with CFWS between them). Appends the domain to out. */
 static bool parse_domain(struct parser *ps, struct buf *out)
 {
-	if (cur(ps)->type == T_DLIT) {
+	if (cur(ps)->type == TOK_DLIT) {
 		buf_appends(out, cur(ps)->text);
 		ps->i++;
 		return true;
 	}
-	if (cur(ps)->type != T_ATOM) {
-		if (cur(ps)->type == T_END || is_special(cur(ps), '>') ||
+	if (cur(ps)->type != TOK_ATOM) {
+		if (cur(ps)->type == TOK_END || is_special(cur(ps), '>') ||
 		    is_special(cur(ps), ','))
 			fail(ps, "missing domain after '@'");
 		else
@@ -562,7 +233,7 @@ static bool parse_domain(struct parser *ps, struct buf *out)
 	ps->i++;
 	while (is_special(cur(ps), '.')) {
 		ps->i++;
-		if (cur(ps)->type != T_ATOM) {
+		if (cur(ps)->type != TOK_ATOM) {
 			fail(ps, "invalid domain");
 			return false;
 		}
@@ -655,7 +326,7 @@ static bool parse_angle(struct parser *ps, size_t start)
 		has_domain = true;
 	}
 	if (!is_special(cur(ps), '>')) {
-		if (cur(ps)->type == T_END)
+		if (cur(ps)->type == TOK_END)
 			fail(ps, "missing '>'");
 		else
 			unexpected(ps);
@@ -702,12 +373,12 @@ static bool parse_group(struct parser *ps, size_t start)
 			ps->i++;
 			return true;
 		}
-		if (cur(ps)->type == T_END)
+		if (cur(ps)->type == TOK_END)
 			return true;
 		if (!parse_address(ps, false))
 			return false;
 		if (!is_special(cur(ps), ',') && !is_special(cur(ps), ';') &&
-		    cur(ps)->type != T_END)
+		    cur(ps)->type != TOK_END)
 			return unexpected(ps);
 	}
 }
@@ -738,11 +409,11 @@ static bool parse_list(struct parser *ps)
 	for (;;) {
 		while (is_special(cur(ps), ','))
 			ps->i++;
-		if (cur(ps)->type == T_END)
+		if (cur(ps)->type == TOK_END)
 			return true;
 		if (!parse_address(ps, true))
 			return false;
-		if (cur(ps)->type == T_END)
+		if (cur(ps)->type == TOK_END)
 			return true;
 		if (!is_special(cur(ps), ','))
 			return unexpected(ps);
@@ -762,7 +433,7 @@ static void parser_init(struct parser *ps, const char *text,
 
 static void parser_free(struct parser *ps)
 {
-	toks_free(&ps->t);
+	rfc5322_toks_free(&ps->t);
 	address_list_free(&ps->found);
 }
 
@@ -774,7 +445,7 @@ enum status address_parse_list(const char *text, struct address_list *out,
 	size_t k;
 
 	parser_init(&ps, text ? text : "", err);
-	if (!lex(&ps) || !parse_list(&ps))
+	if (rfc5322_lex(ps.text, &ps.t, err) != ST_OK || !parse_list(&ps))
 		goto out;
 	for (k = 0; k < ps.found.n; k++)
 		list_push(out, ps.found.items[k].display,
@@ -801,10 +472,10 @@ enum status address_parse_envelope(const char *text, char **out,
 
 		while (*p && !((unsigned char)*p < 0x20 || *p == 0x7f))
 			p++;
-		fail_char(&ps, (unsigned char)*p);
+		rfc5322_error_char(err, ps.text, (unsigned char)*p);
 		goto out;
 	}
-	if (!lex(&ps))
+	if (rfc5322_lex(ps.text, &ps.t, err) != ST_OK)
 		goto out;
 	if (ps.t.n == 3 && is_special(&ps.t.v[0], '<') &&
 	    is_special(&ps.t.v[1], '>')) {
@@ -812,13 +483,13 @@ enum status address_parse_envelope(const char *text, char **out,
 		st = ST_OK;
 		goto out;
 	}
-	if (cur(&ps)->type == T_END) {
+	if (cur(&ps)->type == TOK_END) {
 		err_set(err, "empty address");
 		goto out;
 	}
 	if (!parse_address(&ps, false))
 		goto out;
-	if (cur(&ps)->type != T_END) {
+	if (cur(&ps)->type != TOK_END) {
 		unexpected(&ps);
 		goto out;
 	}
@@ -854,7 +525,7 @@ static bool valid_local(const char *p, size_t n)
 		}
 		return true;
 	}
-	return dot_atom(p, n);
+	return rfc5322_dot_atom_text(p, n);
 }
 
 /* RFC 5321 4.1.2 sub-domain = Let-dig [Ldh-str]; U-labels (RFC 6531)

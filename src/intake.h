@@ -17,14 +17,8 @@
 #include <sys/types.h>
 
 #include "address.h"
+#include "line_reader.h"  /* enum dot_rule */
 #include "status.h"
-
-enum dot_rule {
-	DOT_ENDS,    /* default sendmail: a line "." ends the message */
-	DOT_IGNORE,  /* -i / -oi: "." is data; only EOF ends the message */
-	DOT_SMTP     /* -bs DATA: "." ends, leading dots are un-stuffed
-		      * (RFC 5321 4.5.2); EOF before "." is an error */
-};
 
 struct intake_opts {
 	enum dot_rule dots;

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "address.h"
+#include "rfc5322_lex.h"
 
 /* Parses text, expects ST_OK and n mailboxes; returns the list. */
 static struct address_list parse_ok(const char *text, size_t n)
@@ -347,6 +348,122 @@ static void test_list_add(void **state)
 	assert_null(l.items);
 }
 
+/* ---- rfc5322_lex ---------------------------------------------------- */
+
+static void test_lex_tokens(void **state)
+{
+	struct rfc5322_toks t;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(rfc5322_lex("Joe (the (nested) one)\r\n \"Q \\\"x\\\"\""
+				     "<j.o@[1.2. 3.4]>,", &t, &e), ST_OK);
+	assert_int_equal(t.n, 11);
+	assert_int_equal(t.v[0].type, TOK_ATOM);
+	assert_string_equal(t.v[0].text, "Joe");
+	assert_false(t.v[0].space);
+	/* The comment and the fold count as one stretch of white space;
+	 * the quoted string is decoded. */
+	assert_int_equal(t.v[1].type, TOK_QSTR);
+	assert_string_equal(t.v[1].text, "Q \"x\"");
+	assert_true(t.v[1].space);
+	assert_int_equal(t.v[2].type, TOK_SPECIAL);
+	assert_int_equal(t.v[2].ch, '<');
+	assert_false(t.v[2].space);
+	assert_null(t.v[2].text);
+	assert_string_equal(t.v[3].text, "j");
+	assert_int_equal(t.v[4].ch, '.');
+	assert_string_equal(t.v[5].text, "o");
+	assert_int_equal(t.v[6].ch, '@');
+	assert_int_equal(t.v[7].type, TOK_DLIT);
+	assert_string_equal(t.v[7].text, "[1.2.3.4]");
+	assert_int_equal(t.v[8].ch, '>');
+	assert_int_equal(t.v[9].ch, ',');
+	assert_int_equal(t.v[10].type, TOK_END);
+	rfc5322_toks_free(&t);
+	assert_null(t.v);
+	assert_int_equal(t.n, 0);
+
+	assert_int_equal(rfc5322_lex("  ", &t, &e), ST_OK);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.v[0].type, TOK_END);
+	assert_true(t.v[0].space);
+	rfc5322_toks_free(&t);
+}
+
+static void test_lex_errors(void **state)
+{
+	static const struct {
+		const char *text, *what;
+	} cases[] = {
+		{ "a (b", "unterminated comment in 'a (b'" },
+		{ "\"ab", "unterminated quoted string in '\"ab'" },
+		{ "\"ab\\", "unterminated quoted string" },
+		{ "x@[1.2", "unterminated domain literal" },
+		{ "a)", "unbalanced ')' in 'a)'" },
+		{ "a\r\nb", "control character CR in address in 'a\\r\\nb'" },
+		{ "a\nb", "control character LF in address" },
+		{ "a\x01", "control character 0x01 in address in 'a\\x01'" },
+		{ "(\x7f)", "control character 0x7f in address" },
+		{ "a\\b", "unexpected '\\' in 'a\\b'" },
+	};
+	struct rfc5322_toks t;
+	struct err e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		e.msg[0] = '\0';
+		assert_int_equal(rfc5322_lex(cases[i].text, &t, &e),
+				 ST_PERMFAIL);
+		assert_non_null(strstr(e.msg, cases[i].what));
+		/* Nothing is left to free after a failure. */
+		assert_null(t.v);
+		assert_int_equal(t.n, 0);
+	}
+}
+
+static void test_dot_atom_text(void **state)
+{
+	(void)state;
+	assert_true(rfc5322_dot_atom_text("a", 1));
+	assert_true(rfc5322_dot_atom_text("john.doe+tag", 12));
+	assert_true(rfc5322_dot_atom_text("\xc3\xa9t\xc3\xa9", 5));
+	assert_true(rfc5322_dot_atom_text("a.b.", 3));  /* only n octets */
+	assert_false(rfc5322_dot_atom_text("", 0));
+	assert_false(rfc5322_dot_atom_text(".a", 2));
+	assert_false(rfc5322_dot_atom_text("a.", 2));
+	assert_false(rfc5322_dot_atom_text("a..b", 4));
+	assert_false(rfc5322_dot_atom_text("a b", 3));
+	assert_false(rfc5322_dot_atom_text("a@b", 3));
+	assert_false(rfc5322_dot_atom_text("\"a\"", 3));
+}
+
+static void test_error_text(void **state)
+{
+	char long_text[300];
+	struct err e;
+
+	(void)state;
+	rfc5322_error(&e, "a\r\nb\tc\x7f", "oops");
+	assert_string_equal(e.msg, "oops in 'a\\r\\nb\\x09c\\x7f'");
+	rfc5322_error(&e, "", "empty");
+	assert_string_equal(e.msg, "empty in ''");
+	memset(long_text, 'x', sizeof long_text - 1);
+	long_text[sizeof long_text - 1] = '\0';
+	rfc5322_error(&e, long_text, "long");
+	/* 200 octets shown, then "...". */
+	assert_int_equal(strlen(e.msg), strlen("long in ''") + 200 + 3);
+	assert_non_null(strstr(e.msg, "x...'"));
+	rfc5322_error_char(&e, "a>", '>');
+	assert_string_equal(e.msg, "unexpected '>' in 'a>'");
+	rfc5322_error_char(&e, "\r", '\r');
+	assert_string_equal(e.msg, "control character CR in address in '\\r'");
+	rfc5322_error_char(&e, "\x1b", 0x1b);
+	assert_string_equal(e.msg,
+			    "control character 0x1b in address in '\\x1b'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +485,10 @@ int main(void)
 		cmocka_unit_test(test_valid_mailbox),
 		cmocka_unit_test(test_domain),
 		cmocka_unit_test(test_list_add),
+		cmocka_unit_test(test_lex_tokens),
+		cmocka_unit_test(test_lex_errors),
+		cmocka_unit_test(test_dot_atom_text),
+		cmocka_unit_test(test_error_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

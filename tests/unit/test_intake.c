@@ -19,7 +19,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "complete.h"
+#include "header.h"
 #include "intake.h"
+#include "line_reader.h"
+#include "recipients.h"
+#include "spool.h"
 
 /* Headers that stop intake from adding any field, for exact output. */
 #define FULL_HDR "Date: Mon, 1 Jan 2026 00:00:00 +0000\n" \
@@ -855,6 +860,415 @@ static void test_large_streaming(void **state)
 	free(in);
 }
 
+/* ---- line_reader ------------------------------------------------------ */
+
+/* A sink that writes the lines it gets as "text$", for comparison. */
+struct rec {
+	char out[256];
+	size_t len;
+};
+
+static void rec_data(void *ctx, const char *p, size_t n)
+{
+	struct rec *r = ctx;
+
+	assert_true(r->len + n < sizeof r->out);
+	assert_null(memchr(p, '\r', n));
+	assert_null(memchr(p, '\n', n));
+	memcpy(r->out + r->len, p, n);
+	r->len += n;
+}
+
+static void rec_eol(void *ctx)
+{
+	struct rec *r = ctx;
+
+	assert_true(r->len + 1 < sizeof r->out);
+	r->out[r->len++] = '$';
+}
+
+/* Reads text under dots to its end; returns the last status, the lines
+ * in out ("" on failure: err then) and what was left unread in rest. */
+static enum status read_lines(const char *text, enum dot_rule dots,
+			      char *out, char *rest, struct err *err,
+			      bool *eightbit)
+{
+	struct rec rec = { .len = 0 };
+	struct line_sink sink = { rec_data, rec_eol, &rec };
+	struct line_reader *r;
+	enum status st = ST_OK;
+	FILE *in = fmemopen((void *)text, strlen(text), "r");
+	size_t n;
+
+	assert_non_null(in);
+	r = line_reader_new(in, dots, &sink);
+	assert_non_null(r);
+	flockfile(in);
+	while (st == ST_OK && !line_reader_ended(r))
+		st = line_reader_read(r, err);
+	funlockfile(in);
+	*eightbit = line_reader_eightbit(r);
+	line_reader_free(r);
+	rec.out[rec.len] = '\0';
+	strcpy(out, st == ST_OK ? rec.out : "");
+	n = fread(rest, 1, 63, in);
+	rest[n] = '\0';
+	fclose(in);
+	return st;
+}
+
+static void test_line_reader(void **state)
+{
+	static const struct {
+		enum dot_rule dots;
+		const char *in, *lines, *rest;
+	} cases[] = {
+		/* Every line end counts; a missing last one is supplied. */
+		{ DOT_ENDS, "a\r\nb\rc\nd", "a$b$c$d$", "" },
+		{ DOT_ENDS, "a\r\r\nb\n\n", "a$$b$$", "" },
+		{ DOT_ENDS, "", "", "" },
+		/* A lone "." ends the message; what follows is not read. */
+		{ DOT_ENDS, "a\n.\nrest", "a$", "rest" },
+		{ DOT_ENDS, "a\n.", "a$", "" },
+		{ DOT_ENDS, "..x\n.y\n", "..x$.y$", "" },
+		/* -i: only EOF ends it. */
+		{ DOT_IGNORE, "a\n.\nb", "a$.$b$", "" },
+		/* SMTP: the stuffed dot goes, ".\r" not followed by LF is
+		 * data, "." CRLF ends and leaves the next command. */
+		{ DOT_SMTP, "..x\r\n.y\r\n.\r\nQUIT\r\n", ".x$y$", "QUIT\r\n" },
+		{ DOT_SMTP, ".\rx\r\n.\r\n", ".$x$", "" },
+		{ DOT_SMTP, "a\n.\nNOOP\n", "a$", "NOOP\n" },
+	};
+	char out[256], rest[64];
+	struct err e;
+	bool eightbit;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(read_lines(cases[i].in, cases[i].dots, out,
+					    rest, &e, &eightbit), ST_OK);
+		assert_string_equal(out, cases[i].lines);
+		assert_string_equal(rest, cases[i].rest);
+		assert_false(eightbit);
+	}
+	assert_int_equal(read_lines("caf\xc3\xa9\n", DOT_ENDS, out, rest, &e,
+				    &eightbit), ST_OK);
+	assert_true(eightbit);
+
+	/* RFC 5321 4.1.1.4: SMTP data needs its ".". */
+	assert_int_equal(read_lines("a\r\nb", DOT_SMTP, out, rest, &e,
+				    &eightbit), ST_PERMFAIL);
+	assert_string_equal(e.msg,
+			    "SMTP data ended by EOF before the final '.'");
+}
+
+/* ---- spool ------------------------------------------------------------- */
+
+/* Rewinds, releases and reads the whole spool file. */
+static char *spool_contents(struct spool *s, size_t *len)
+{
+	struct err e;
+	char *data;
+	int fd;
+
+	assert_int_equal(spool_flush(s, &e), ST_OK);
+	assert_int_equal(spool_rewind(s, &e), ST_OK);
+	*len = (size_t)s->size;
+	fd = spool_release(s);
+	assert_true(fd >= 0);
+	assert_int_equal(s->fd, -1);
+	data = read_all(fd, *len);
+	assert_int_equal(lseek(fd, 0, SEEK_END), (off_t)*len);
+	close(fd);
+	return data;
+}
+
+static void test_spool_wire_form(void **state)
+{
+	struct fx *fx = *state;
+	struct spool s;
+	struct err e;
+	char field[1300], body[2100], *data;
+	const char *p;
+	size_t len;
+
+	spool_init(&s, 0);
+	assert_int_equal(spool_open(&s, fx->dir, &e), ST_OK);
+	/* Folded at the last white space that fits... */
+	memset(field, 'a', sizeof field);
+	memcpy(field, "X-A: ", 5);
+	field[990] = ' ';
+	field[1200] = '\0';
+	assert_int_equal(spool_write_field(&s, field, &e), ST_OK);
+	/* ... broken with CRLF SP where there is none. */
+	field[3] = 'a';
+	field[4] = 'a';
+	field[990] = 'a';
+	assert_int_equal(spool_write_field(&s, field, &e), ST_OK);
+	/* Held continuation lines stay as they are. */
+	assert_int_equal(spool_write_field(&s, "X-B: 1\r\n\t2\xc3\xa9", &e),
+			 ST_OK);
+	assert_int_equal(s.header_lines, 2 + 2 + 2);
+	assert_true((s.hi & 0x80) != 0);
+	assert_int_equal(spool_write(&s, "\r\n", 2, &e), ST_OK);
+	memset(body, 'b', sizeof body);
+	assert_int_equal(spool_write_body(&s, body, 1000, &e), ST_OK);
+	assert_int_equal(spool_write_body(&s, body, 1000, &e), ST_OK);
+	assert_int_equal(spool_end_body_line(&s, &e), ST_OK);
+	assert_int_equal(spool_write_body(&s, body, 998, &e), ST_OK);
+	assert_int_equal(spool_end_body_line(&s, &e), ST_OK);
+
+	data = spool_contents(&s, &len);
+	assert_int_equal(len, (990 + 2) + (1200 - 990 + 2) +
+			      (998 + 3) + (1200 - 998 + 2) +
+			      (6 + 2 + 4 + 2) + 2 +
+			      (998 + 2 + 998 + 2 + 4 + 2) + (998 + 2));
+	assert_int_equal(memcmp(data + 990, "\r\n a", 4), 0);
+	assert_int_equal(memcmp(data + 1204 + 998, "\r\n a", 4), 0);
+	p = strstr(data, "\r\nX-B: 1\r\n\t2\xc3\xa9\r\n\r\n");
+	assert_non_null(p);
+	p += strlen("\r\nX-B: 1\r\n\t2\xc3\xa9\r\n\r\n");
+	assert_int_equal(strspn(p, "b"), 998);
+	assert_int_equal(memcmp(p + 998, "\r\n", 2), 0);
+	assert_int_equal(strspn(p + 1000, "b"), 998);
+	assert_int_equal(memcmp(p + 1998, "\r\nbbbb\r\n", 8), 0);
+	assert_int_equal(strspn(p + 2006, "b"), 998);
+	assert_string_equal(p + 2006 + 998, "\r\n");
+	free(data);
+	spool_free(&s);
+}
+
+static void test_spool_failures(void **state)
+{
+	struct fx *fx = *state;
+	struct spool s;
+	struct err e;
+
+	/* The bound refuses the write that would cross it, and every
+	 * later one with the same message. */
+	spool_init(&s, 10);
+	assert_int_equal(spool_open(&s, fx->dir, &e), ST_OK);
+	assert_int_equal(spool_write(&s, "0123456789", 10, &e), ST_OK);
+	assert_int_equal(spool_write(&s, "x", 1, &e), ST_PERMFAIL);
+	assert_string_equal(e.msg, "message larger than 10 bytes");
+	e.msg[0] = '\0';
+	assert_int_equal(spool_write_field(&s, "A: b", &e), ST_PERMFAIL);
+	assert_string_equal(e.msg, "message larger than 10 bytes");
+	assert_int_equal(spool_flush(&s, &e), ST_PERMFAIL);
+	assert_int_equal(s.size, 10);
+	spool_free(&s);
+	assert_int_equal(s.fd, -1);
+
+	spool_init(&s, 0);
+	assert_int_equal(spool_open(&s, "/nonexistent/sendmx-test", &e),
+			 ST_TEMPFAIL);
+	assert_non_null(strstr(e.msg, "cannot create a spool file in "
+				      "/nonexistent/sendmx-test"));
+	assert_int_equal(spool_write(&s, "x", 1, &e), ST_TEMPFAIL);
+	assert_int_equal(spool_release(&s), -1);
+	spool_free(&s);
+}
+
+/* ---- recipients -------------------------------------------------------- */
+
+static void test_recipients_add(void **state)
+{
+	struct address_list l;
+	struct err e;
+
+	(void)state;
+	address_list_init(&l);
+	assert_int_equal(recipients_add(&l, "B", "bob@example.org", "", &e),
+			 ST_OK);
+	/* RFC 5321 2.4: the domain ignores case, the local part not. */
+	assert_int_equal(recipients_add(&l, NULL, "bob@EXAMPLE.ORG", "", &e),
+			 ST_OK);
+	assert_int_equal(recipients_add(&l, NULL, "Bob@example.org", "", &e),
+			 ST_OK);
+	assert_int_equal(recipients_add(&l, NULL, "root", "", &e), ST_OK);
+	assert_int_equal(recipients_add(&l, NULL, "root", "", &e), ST_OK);
+	assert_int_equal(recipients_add(&l, NULL, "root@example.org", "", &e),
+			 ST_OK);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.items[0].display, "B");
+	assert_string_equal(l.items[0].mailbox, "bob@example.org");
+	assert_string_equal(l.items[1].mailbox, "Bob@example.org");
+	assert_string_equal(l.items[2].mailbox, "root");
+
+	assert_int_equal(recipients_add(&l, NULL, "a\r\nRSET@x", " in X", &e),
+			 ST_PERMFAIL);
+	assert_string_equal(e.msg, "control character in recipient address"
+				   " in X");
+	assert_int_equal(recipients_add(&l, NULL, "a b@x", "", &e),
+			 ST_PERMFAIL);
+	assert_string_equal(e.msg, "invalid recipient address 'a b@x'");
+	assert_int_equal(l.n, 4);
+	address_list_free(&l);
+}
+
+static void test_recipients_extract(void **state)
+{
+	struct header_block h;
+	struct address_list l;
+	struct err e;
+
+	(void)state;
+	header_init(&h);
+	address_list_init(&l);
+	assert_true(header_add_raw(&h, "Cc: c@x.example"));
+	assert_true(header_add_raw(&h, "To: A <a@x.example>,\r\n b@x.example"));
+	assert_true(header_add_raw(&h, "bcc: hidden:d@x.example;"));
+	assert_true(header_add_raw(&h, "TO: A@X.EXAMPLE"));
+	assert_int_equal(recipients_extract(&h, &l, &e), ST_OK);
+	/* To, then Cc, then Bcc; each field in header order. */
+	assert_int_equal(l.n, 5);
+	assert_string_equal(l.items[0].mailbox, "a@x.example");
+	assert_string_equal(l.items[0].display, "A");
+	assert_string_equal(l.items[1].mailbox, "b@x.example");
+	assert_string_equal(l.items[2].mailbox, "A@X.EXAMPLE");
+	assert_string_equal(l.items[3].mailbox, "c@x.example");
+	assert_string_equal(l.items[4].mailbox, "d@x.example");
+	address_list_free(&l);
+
+	/* RFC 5322 3.6.6: resent fields win. */
+	assert_true(header_add_raw(&h, "Resent-From: r@x.example"));
+	assert_int_equal(recipients_extract(&h, &l, &e), ST_OK);
+	assert_int_equal(l.n, 0);
+	assert_true(header_add_raw(&h, "Resent-Cc: rc@x.example"));
+	assert_true(header_add_raw(&h, "Resent-To: rt@x.example"));
+	assert_int_equal(recipients_extract(&h, &l, &e), ST_OK);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.items[0].mailbox, "rt@x.example");
+	assert_string_equal(l.items[1].mailbox, "rc@x.example");
+	address_list_free(&l);
+
+	/* The first bad field fails; what came before stays. */
+	assert_true(header_add_raw(&h, "Resent-Bcc: <broken"));
+	assert_int_equal(recipients_extract(&h, &l, &e), ST_PERMFAIL);
+	assert_string_equal(e.msg, "bad address in the Resent-Bcc: header: "
+				   "missing '>' in '<broken'");
+	assert_int_equal(l.n, 2);
+	address_list_free(&l);
+	header_free(&h);
+}
+
+/* ---- complete ---------------------------------------------------------- */
+
+static char *date_in(const char *tz, time_t t)
+{
+	char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+	char *d;
+
+	assert_int_equal(setenv("TZ", tz, 1), 0);
+	tzset();
+	d = complete_date(t);
+	if (old != NULL)
+		setenv("TZ", old, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(old);
+	return d;
+}
+
+static void test_complete_date(void **state)
+{
+	static const struct {
+		const char *tz, *date;
+	} cases[] = {
+		{ "UTC0", "Thu, 01 Jan 2026 00:00:00 +0000" },
+		{ "EST5", "Wed, 31 Dec 2025 19:00:00 -0500" },
+		{ "IST-5:30", "Thu, 01 Jan 2026 05:30:00 +0530" },
+		{ "NST3:30", "Wed, 31 Dec 2025 20:30:00 -0330" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *d = date_in(cases[i].tz, 1767225600);
+
+		assert_string_equal(d, cases[i].date);
+		free(d);
+	}
+}
+
+static void test_complete_fields(void **state)
+{
+	struct originator o = { .sender = "" };
+	char *a, *b;
+
+	(void)state;
+	a = complete_message_id(NULL);
+	b = complete_message_id("h.example");
+	assert_true(matches(a, "^<[0-9]{14}\\.[0-9]+\\.[0-9a-f]{16}"
+			       "@localhost>$"));
+	assert_true(matches(b, "@h\\.example>$"));
+	assert_string_not_equal(a, b);
+	free(a);
+	free(b);
+
+	a = complete_local_address(NULL, "");
+	assert_string_equal(a, "nobody@localhost");
+	free(a);
+	a = complete_local_address("al\r\nRCPT\x7fice", "h");
+	assert_string_equal(a, "alRCPTice@h");
+	free(a);
+
+	o.login = "alice";
+	o.hostname = "h";
+	a = complete_from(&o);
+	assert_string_equal(a, "alice@h");
+	free(a);
+	o.full_name = "A \"B\" \\ C\r\nBcc: x";
+	a = complete_from(&o);
+	assert_string_equal(a, "\"A \\\"B\\\" \\\\ CBcc: x\" <alice@h>");
+	free(a);
+	o.full_name = "\r\n";
+	o.sender = "s@x.example";
+	a = complete_from(&o);
+	assert_string_equal(a, "s@x.example");
+	free(a);
+}
+
+static void test_complete_headers(void **state)
+{
+	struct originator o = { .sender = "s@x.example", .hostname = "h" };
+	struct header_block h;
+	char *id, *v;
+
+	(void)state;
+	header_init(&h);
+	assert_true(header_add_raw(&h, "Bcc: b@x.example"));
+	assert_true(header_add_raw(&h, "Message-ID: <id@x> \t"));
+	assert_true(header_add_raw(&h, "resent-bcc: c@x.example"));
+	id = complete_headers(&h, &o);
+	assert_string_equal(id, "<id@x>");
+	free(id);
+	assert_false(header_has(&h, "Bcc"));
+	assert_false(header_has(&h, "Resent-Bcc"));
+	assert_int_equal(header_find(&h, "Message-ID", 0), 1);
+	/* Added at the end, in this order. */
+	assert_int_equal(header_find(&h, "Date", 0), 3);
+	assert_int_equal(header_find(&h, "From", 0), 4);
+	v = header_value(&h, 4);
+	assert_string_equal(v, "s@x.example");
+	free(v);
+	header_free(&h);
+
+	header_init(&h);
+	assert_true(header_add_raw(&h, "From: a@b"));
+	assert_true(header_add_raw(&h, "Date: today"));
+	id = complete_headers(&h, &o);
+	assert_true(matches(id, "^<[0-9]{14}\\.[0-9]+\\.[0-9a-f]{16}@h>$"));
+	assert_int_equal(h.n, 3);
+	v = header_value(&h, 2);
+	assert_string_equal(v, id);
+	free(v);
+	free(id);
+	header_free(&h);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -889,6 +1303,14 @@ int main(void)
 		T(test_max_header_bytes),
 		T(test_spool_errors),
 		T(test_large_streaming),
+		cmocka_unit_test(test_line_reader),
+		T(test_spool_wire_form),
+		T(test_spool_failures),
+		cmocka_unit_test(test_recipients_add),
+		cmocka_unit_test(test_recipients_extract),
+		cmocka_unit_test(test_complete_date),
+		cmocka_unit_test(test_complete_fields),
+		cmocka_unit_test(test_complete_headers),
 	};
 #undef T
 
