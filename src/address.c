@@ -46,6 +46,7 @@ static bool add_mailbox(struct parser *ps, char *display, size_t ls,
 static bool parse_angle(struct parser *ps, size_t start);
 static bool parse_addr_spec(struct parser *ps, size_t start);
 static bool parse_group(struct parser *ps, size_t start);
+static size_t bare_display_end(struct parser *ps);
 static bool parse_address(struct parser *ps, bool allow_group);
 static bool parse_list(struct parser *ps);
 static void parser_init(struct parser *ps, const char *text,
@@ -383,16 +384,44 @@ static bool parse_group(struct parser *ps, size_t start)
 	}
 }
 
+/*
+ * "bob@example.org <bob@example.org>": an address used as the display
+ * name, unquoted. RFC 5322 has no such phrase, but mail programs write
+ * it, and sendmail and Postfix take the address between the angle
+ * brackets. Returns the index of that '<' when the tokens from the
+ * current one on are words, dots, '@' and domain literals up to a '<';
+ * 0 otherwise.
+ */
+static size_t bare_display_end(struct parser *ps)
+{
+	size_t k;
+
+	for (k = ps->i; k < ps->t.n; k++) {
+		const struct rfc5322_tok *t = &ps->t.v[k];
+
+		if (is_special(t, '<'))
+			return k;
+		if (!is_word(t) && t->type != TOK_DLIT &&
+		    !is_special(t, '.') && !is_special(t, '@'))
+			return 0;
+	}
+	return 0;
+}
+
 /* RFC 5322 3.4 address (mailbox or, when allowed, group). What follows
  * the leading words decides which form this is. */
 static bool parse_address(struct parser *ps, bool allow_group)
 {
-	size_t start = ps->i;
+	size_t start = ps->i, lt;
 
 	while (is_word(cur(ps)) || is_special(cur(ps), '.'))
 		ps->i++;
 	if (is_special(cur(ps), '<'))
 		return parse_angle(ps, start);
+	if (is_special(cur(ps), '@') && (lt = bare_display_end(ps)) > 0) {
+		ps->i = lt;
+		return parse_angle(ps, start);
+	}
 	if (is_special(cur(ps), '@'))
 		return parse_addr_spec(ps, start);
 	if (is_special(cur(ps), ':') && allow_group)

@@ -76,36 +76,36 @@ enum auth_mech auth_choose(const char *server_list, const char *allowed)
 	return AUTH_MECH_NONE;
 }
 
+/* One allocation of the exact size: what is encoded is often a secret,
+ * and a buffer grown by realloc would leave copies in freed memory. */
 char *auth_base64_encode(const void *data, size_t n)
 {
 	const unsigned char *in = data;
-	struct buf b;
+	char *out, *q;
 	size_t i;
 
-	buf_init(&b);
-	buf_append(&b, "", 0);
+	/* No overflow: an object is at most SIZE_MAX / 2 bytes. */
+	out = xmalloc(n / 3 * 4 + (n % 3 ? 4 : 0) + 1);
+	q = out;
 	for (i = 0; i + 2 < n; i += 3) {
-		char q[4] = {
-			b64_alphabet[in[i] >> 2],
-			b64_alphabet[((in[i] & 0x03) << 4) | (in[i + 1] >> 4)],
-			b64_alphabet[((in[i + 1] & 0x0f) << 2) | (in[i + 2] >> 6)],
-			b64_alphabet[in[i + 2] & 0x3f]
-		};
-		buf_append(&b, q, 4);
+		*q++ = b64_alphabet[in[i] >> 2];
+		*q++ = b64_alphabet[((in[i] & 0x03) << 4) | (in[i + 1] >> 4)];
+		*q++ = b64_alphabet[((in[i + 1] & 0x0f) << 2) | (in[i + 2] >> 6)];
+		*q++ = b64_alphabet[in[i + 2] & 0x3f];
 	}
 	if (n - i == 1) {
-		char q[4] = { b64_alphabet[in[i] >> 2],
-			      b64_alphabet[(in[i] & 0x03) << 4], '=', '=' };
-		buf_append(&b, q, 4);
+		*q++ = b64_alphabet[in[i] >> 2];
+		*q++ = b64_alphabet[(in[i] & 0x03) << 4];
+		*q++ = '=';
+		*q++ = '=';
 	} else if (n - i == 2) {
-		char q[4] = {
-			b64_alphabet[in[i] >> 2],
-			b64_alphabet[((in[i] & 0x03) << 4) | (in[i + 1] >> 4)],
-			b64_alphabet[(in[i + 1] & 0x0f) << 2], '='
-		};
-		buf_append(&b, q, 4);
+		*q++ = b64_alphabet[in[i] >> 2];
+		*q++ = b64_alphabet[((in[i] & 0x03) << 4) | (in[i + 1] >> 4)];
+		*q++ = b64_alphabet[(in[i + 1] & 0x0f) << 2];
+		*q++ = '=';
 	}
-	return b.data;
+	*q = '\0';
+	return out;
 }
 
 static int b64_value(unsigned char c)

@@ -28,6 +28,8 @@
 #include "util.h"
 
 #define HOSTNAME_MAX 255                /* RFC 1035 2.3.4 */
+/* Seconds become int milliseconds (net.c, smtp.c); more would overflow. */
+#define SECONDS_MAX (INT_MAX / 1000)
 
 extern char **environ;
 
@@ -49,8 +51,10 @@ static void ctx_fail(const char *path, int line, const char *fmt, ...)
 static int parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 		     void *result);
 static long last_int(cfg_opt_t *opt);
+static int validate_range(cfg_t *cfg, cfg_opt_t *opt, long min, long max);
 static int validate_nonneg(cfg_t *cfg, cfg_opt_t *opt);
-static int validate_positive(cfg_t *cfg, cfg_opt_t *opt);
+static int validate_seconds(cfg_t *cfg, cfg_opt_t *opt);
+static int validate_positive_seconds(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_port(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_hostname(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_path(cfg_t *cfg, cfg_opt_t *opt);
@@ -208,9 +212,9 @@ static cfg_t *new_cfg(void)
 	}
 	/* Set before parsing, so that errors carry file:line. */
 	cfg_set_error_function(cfg, on_cfg_error);
-	cfg_set_validate_func(cfg, "timeout", validate_nonneg);
+	cfg_set_validate_func(cfg, "timeout", validate_seconds);
 	cfg_set_validate_func(cfg, "max_message_size", validate_nonneg);
-	cfg_set_validate_func(cfg, "connect_timeout", validate_positive);
+	cfg_set_validate_func(cfg, "connect_timeout", validate_positive_seconds);
 	cfg_set_validate_func(cfg, "relay|port", validate_port);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
 	cfg_set_validate_func(cfg, "log_file", validate_path);
@@ -276,28 +280,33 @@ static long last_int(cfg_opt_t *opt)
 	return cfg_opt_getnint(opt, cfg_opt_size(opt) - 1);
 }
 
-static int validate_nonneg(cfg_t *cfg, cfg_opt_t *opt)
+static int validate_range(cfg_t *cfg, cfg_opt_t *opt, long min, long max)
 {
 	long v = last_int(opt);
 
-	if (v < 0 || v > INT_MAX) {
-		cfg_error(cfg, "%s must be between 0 and %d", cfg_opt_name(opt),
-			  INT_MAX);
+	if (v < min || v > max) {
+		cfg_error(cfg, "%s must be between %ld and %ld",
+			  cfg_opt_name(opt), min, max);
 		return -1;
 	}
 	return 0;
 }
 
-static int validate_positive(cfg_t *cfg, cfg_opt_t *opt)
+static int validate_nonneg(cfg_t *cfg, cfg_opt_t *opt)
 {
-	long v = last_int(opt);
+	return validate_range(cfg, opt, 0, INT_MAX);
+}
 
-	if (v < 1 || v > INT_MAX) {
-		cfg_error(cfg, "%s must be between 1 and %d", cfg_opt_name(opt),
-			  INT_MAX);
-		return -1;
-	}
-	return 0;
+/* Timeouts become milliseconds in an int: a larger value would wrap
+ * around to a negative (no deadline at all) or a tiny timeout. */
+static int validate_seconds(cfg_t *cfg, cfg_opt_t *opt)
+{
+	return validate_range(cfg, opt, 0, SECONDS_MAX);
+}
+
+static int validate_positive_seconds(cfg_t *cfg, cfg_opt_t *opt)
+{
+	return validate_range(cfg, opt, 1, SECONDS_MAX);
 }
 
 static int validate_port(cfg_t *cfg, cfg_opt_t *opt)

@@ -33,9 +33,10 @@ struct config {
 	char *path;               /* file it came from, or NULL for built-in defaults */
 	char *hostname;           /* EHLO name, Message-ID domain; default: this host's FQDN */
 	struct relay_config *relay; /* NULL: no relay section */
-	int timeout;              /* seconds; 0: RFC 5321 4.5.3.2 per-command values */
+	int timeout;              /* seconds; 0: RFC 5321 4.5.3.2 per-command values;
+				   * at most INT_MAX / 1000 (callers use ms in an int) */
 	int connect_timeout;      /* seconds for TCP connect + TLS handshake, per
-				   * address; default: timeout, else 30 */
+				   * address; default: timeout, else 30; same bound */
 	char *log_file;           /* NULL: no log file */
 	bool syslog;              /* default true */
 	long max_message_size;    /* bytes; 0: unlimited */

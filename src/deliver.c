@@ -44,8 +44,13 @@ static void fail_all(struct delivery *d, const struct destination *dest,
 static void drive(struct delivery *d, struct conn *c,
 		  struct smtp_session *s, const struct relay_config *relay);
 static enum status read_reply(struct delivery *d, struct conn *c,
+			      const struct smtp_session *s,
 			      struct smtp_reply *r, int timeout_ms,
 			      struct err *err);
+static void show_reply_line(FILE *t, const struct smtp_session *s,
+			    const char *p, size_t n);
+static char *clean_copy(const struct smtp_session *s, const char *p,
+			size_t n);
 static enum status stream_body(struct delivery *d, struct conn *c,
 			       int timeout_ms, struct err *err);
 static void show(FILE *t, const char *prefix, const char *text);
@@ -221,7 +226,7 @@ static void drive(struct delivery *d, struct conn *c,
 				smtp_on_io_error(s, err.msg);
 			break;
 		case SMTP_WANT_READ:
-			if (read_reply(d, c, &r, smtp_reply_timeout_ms(s),
+			if (read_reply(d, c, s, &r, smtp_reply_timeout_ms(s),
 				       &err) == ST_OK)
 				smtp_on_reply(s, &r);
 			else
@@ -264,11 +269,16 @@ static int data_timeout_ms(const struct config *cfg)
 }
 
 /* Reads lines until one complete reply; a malformed or oversized reply
- * is an I/O error for the session. */
+ * is an I/O error for the session (whose message adds peer and stage).
+ * The timeout is for the whole reply (RFC 5321 4.5.3.2 times replies,
+ * not lines): a server trickling out continuation lines must not
+ * stretch it up to REPLY_MAX_LINES times. */
 static enum status read_reply(struct delivery *d, struct conn *c,
+			      const struct smtp_session *s,
 			      struct smtp_reply *r, int timeout_ms,
 			      struct err *err)
 {
+	long long deadline = net_deadline(timeout_ms);
 	struct buf line;
 	enum status st = ST_OK;
 
@@ -277,18 +287,30 @@ static enum status read_reply(struct delivery *d, struct conn *c,
 	for (;;) {
 		enum reply_feed f;
 
-		st = net_read_line(c, &line, timeout_ms, err);
+		st = net_read_line_until(c, &line, deadline, timeout_ms, err);
 		if (st != ST_OK)
 			break;
-		if (d->transcript)
-			fprintf(d->transcript, "<<< %.*s\n", (int)line.len,
-				line.data ? line.data : "");
+		show_reply_line(d->transcript, s, line.data ? line.data : "",
+				line.len);
 		f = reply_feed_line(r, line.data ? line.data : "", line.len);
 		if (f == REPLY_COMPLETE)
 			break;
 		if (f == REPLY_BAD) {
-			err_set(err, "%s sent a malformed or oversized reply",
-				net_peer(c));
+			/* Show the line: it tells a POP3 or HTTP server on the
+			 * wrong port from a garbled reply. */
+			char *text = clean_copy(s, line.data ? line.data : "",
+						line.len);
+
+			err_set(err, "malformed reply line \"%.120s%s\"", text,
+				line.len > 120 ? "..." : "");
+			explicit_bzero(text, line.len);
+			free(text);
+			st = ST_TEMPFAIL;
+			break;
+		}
+		if (f == REPLY_TOO_BIG) {
+			err_set(err, "reply longer than %d lines or %d bytes",
+				REPLY_MAX_LINES, REPLY_MAX_BYTES);
 			st = ST_TEMPFAIL;
 			break;
 		}
@@ -342,6 +364,40 @@ static enum status stream_body(struct delivery *d, struct conn *c,
 out:
 	buf_free(&out);
 	return st;
+}
+
+/* One reply line for the transcript, as the reply's own text is kept
+ * (reply.c): control bytes become '?', so that a hostile server cannot
+ * drive the terminal of whoever runs -v, and a NUL cannot hide the rest
+ * of the line. Secrets the server quotes back are masked (smtp_redact). */
+static void show_reply_line(FILE *t, const struct smtp_session *s,
+			    const char *p, size_t n)
+{
+	char *copy;
+
+	if (t == NULL)
+		return;
+	copy = clean_copy(s, p, n);
+	fprintf(t, "<<< %s\n", copy);
+	explicit_bzero(copy, n);
+	free(copy);
+}
+
+/* n bytes of a line from the server as a string fit to show: secrets
+ * it quotes back masked, control bytes (NUL included) as '?'. */
+static char *clean_copy(const struct smtp_session *s, const char *p,
+			size_t n)
+{
+	char *copy = xmalloc(n + 1);
+	size_t i;
+
+	memcpy(copy, p, n);
+	copy[n] = '\0';
+	smtp_redact(s, copy, n);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)copy[i] < 0x20 || copy[i] == 0x7f)
+			copy[i] = '?';
+	return copy;
 }
 
 /* Writes text line by line to the transcript, each with the prefix. */

@@ -324,7 +324,8 @@ static void finish_headers(struct intake *in)
 	if (in->st != ST_OK)
 		return;
 	if (in->o->extract_recipients &&
-	    (st = recipients_extract(&in->hdr, &in->rcpts, &e)) != ST_OK) {
+	    (st = recipients_extract(&in->hdr, &in->rcpts, in->o->hostname,
+				     &e)) != ST_OK) {
 		fail(in, st, "%s", e.msg);
 		return;
 	}
@@ -362,6 +363,24 @@ static bool envelope_sender(struct intake *in)
 	if (address_parse_envelope(in->o->sender, &in->sender, &e) != ST_OK) {
 		fail(in, ST_PERMFAIL, "bad sender address: %s", e.msg);
 		return false;
+	}
+	/* What parses as RFC 5322 may still be no RFC 5321 Mailbox
+	 * ("a@b_c.org"): refused here, as a recipient would be, not by the
+	 * relay after the message was read. */
+	if (*in->sender != '\0' && !address_valid_mailbox(in->sender, 1)) {
+		fail(in, ST_PERMFAIL, "bad sender address: invalid address '%s'",
+		     in->sender);
+		return false;
+	}
+	/* A bare name ("-f root", "MAIL FROM:<root>") is qualified here, not
+	 * later: the generated From must be an RFC 5322 3.4.1 addr-spec,
+	 * which has a domain. */
+	if (*in->sender != '\0' && in->o->hostname != NULL &&
+	    *in->o->hostname != '\0' && address_domain(in->sender) == NULL) {
+		char *q = xasprintf("%s@%s", in->sender, in->o->hostname);
+
+		free(in->sender);
+		in->sender = q;
 	}
 	return true;
 }
@@ -432,7 +451,8 @@ enum status intake_read(FILE *fp, const struct intake_opts *opts,
 		for (i = 0; cmdline != NULL && i < cmdline->n; i++) {
 			st = recipients_add(&in.rcpts,
 					    cmdline->items[i].display,
-					    cmdline->items[i].mailbox, "", &e);
+					    cmdline->items[i].mailbox,
+					    opts->hostname, "", &e);
 			if (st != ST_OK) {
 				fail(&in, st, "%s", e.msg);
 				break;

@@ -23,7 +23,8 @@
 struct intake_opts {
 	enum dot_rule dots;
 	bool extract_recipients;   /* -t */
-	const char *hostname;      /* for Message-ID and the generated From */
+	const char *hostname;      /* for Message-ID, the generated From, and
+				    * to qualify bare local parts */
 	const char *sender;        /* envelope sender from -f; NULL: not given */
 	const char *full_name;     /* -F, for a generated From; NULL: none */
 	const char *login;         /* calling user's login name (from the real uid) */
@@ -53,7 +54,9 @@ void message_free(struct message *m);
  * Envelope sender: opts->sender when given, else login@hostname.
  * Envelope recipients: cmdline (already parsed, may be empty) plus, with
  * opts->extract_recipients, those of To/Cc/Bcc (or Resent-To/Cc/Bcc when
- * any Resent- header is present). Duplicates are removed.
+ * any Resent- header is present). A bare local part, as sender or
+ * recipient, is qualified with @hostname (when hostname is set) before
+ * duplicates are removed.
  *
  * Returns ST_OK; ST_PERMFAIL with err for bad input (no recipients, an
  * address in a header that does not parse, a message over max_size, a

@@ -4,6 +4,8 @@
  */
 #include "ac_config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,16 +31,16 @@ struct run {
 	const char *login;
 };
 
+static int open_std_fds(void);
 static const char *caller_login(void);
 static void make_queue_id(char *id, size_t size);
 static int parse_cmdline_rcpts(const struct invocation *inv,
 			       struct address_list *out);
 static void qualify(char **mailbox, const char *hostname);
-static void qualify_message(struct message *msg, const char *hostname);
 static enum status deliver_taken(const struct run *run, struct message *msg,
 				 const char *qid, long long arrival,
-				 struct err *err);
-static void report_failures(const struct delivery *d, struct err *err);
+				 struct buf *failures, size_t *nsent);
+static size_t report_failures(const struct delivery *d, struct buf *b);
 static int exit_code(enum status st);
 static int mode_deliver(const struct run *run);
 static int mode_verify(const struct run *run);
@@ -55,6 +57,8 @@ int main(int argc, char **argv)
 	struct err err;
 	int rc = EX_SOFTWARE;
 
+	if (open_std_fds() != 0)
+		return EX_OSERR;
 	/* A vanished reader of -bs output must not kill us mid-delivery. */
 	signal(SIGPIPE, SIG_IGN);
 
@@ -116,6 +120,38 @@ int main(int argc, char **argv)
 	return rc;
 }
 
+/*
+ * A caller may start us with 0, 1 or 2 closed (cron jobs and daemons
+ * do). The next file opened would then get that number: the spool
+ * file as fd 2 would take -v's transcript and error messages into the
+ * message while it is being sent. sendmail and Postfix put /dev/null
+ * there first; so do we. Returns 0, or -1 when /dev/null cannot be
+ * opened (nothing can be said: stderr may be the missing one).
+ */
+static int open_std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++) {
+		int n;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* Lower numbers are open by now: open() returns fd. */
+		n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+		if (n < 0)
+			return -1;
+		if (n != fd) {
+			if (dup2(n, fd) < 0) {
+				close(n);
+				return -1;
+			}
+			close(n);
+		}
+	}
+	return 0;
+}
+
 /* The caller's identity comes from the real uid, never the environment. */
 static const char *caller_login(void)
 {
@@ -168,8 +204,9 @@ static int parse_cmdline_rcpts(const struct invocation *inv,
 	return 0;
 }
 
-/* A bare local name ("root") gets this host's name, as sendmail
- * qualifies with $j: RFC 5321 requires a domain in RCPT TO. */
+/* -bv: a bare local name ("root") gets this host's name, as intake
+ * qualifies it for delivery (sendmail's $j; RFC 5321 requires a domain
+ * in RCPT TO). */
 static void qualify(char **mailbox, const char *hostname)
 {
 	char *q;
@@ -179,13 +216,6 @@ static void qualify(char **mailbox, const char *hostname)
 	q = xasprintf("%s@%s", *mailbox, hostname);
 	free(*mailbox);
 	*mailbox = q;
-}
-
-static void qualify_message(struct message *msg, const char *hostname)
-{
-	qualify(&msg->sender, hostname);
-	for (size_t i = 0; i < msg->rcpts.n; i++)
-		qualify(&msg->rcpts.items[i].mailbox, hostname);
 }
 
 static void intake_options(const struct run *run, struct intake_opts *o)
@@ -204,6 +234,8 @@ static int mode_deliver(const struct run *run)
 	struct intake_opts o;
 	struct message msg;
 	struct err err;
+	struct buf failures;
+	size_t nsent = 0;
 	char qid[32];
 	char *sender = NULL;
 	long long arrival = now_ms();
@@ -212,6 +244,7 @@ static int mode_deliver(const struct run *run)
 
 	address_list_init(&cmdline);
 	message_init(&msg);
+	buf_init(&failures);
 	make_queue_id(qid, sizeof qid);
 	if (parse_cmdline_rcpts(inv, &cmdline) != 0) {
 		rc = EX_DATAERR;
@@ -241,27 +274,36 @@ static int mode_deliver(const struct run *run)
 		rc = st == ST_PERMFAIL ? EX_DATAERR : EX_TEMPFAIL;
 		goto out;
 	}
-	qualify_message(&msg, run->cfg->hostname);
 
-	st = deliver_taken(run, &msg, qid, arrival, &err);
-	if (st != ST_OK)
-		fprintf(stderr, "%s", err.msg);
-	if (st == ST_TEMPFAIL)
+	st = deliver_taken(run, &msg, qid, arrival, &failures, &nsent);
+	if (failures.len > 0)
+		fputs(failures.data, stderr);
+	/* "not sent" only when it is true: a caller that retries after a
+	 * partial success sends the accepted recipients a second copy. */
+	if (st == ST_TEMPFAIL && nsent == 0)
 		fprintf(stderr, "sendmx: message not sent: temporary failure; "
 				"it was not queued, try again later\n");
+	else if (st == ST_TEMPFAIL)
+		fprintf(stderr, "sendmx: message sent to %zu of %zu "
+				"recipients; it was not queued for the deferred "
+				"ones: try again later for them only\n",
+			nsent, msg.rcpts.n);
 	rc = exit_code(st);
 out:
 	free(sender);
+	buf_free(&failures);
 	message_free(&msg);
 	address_list_free(&cmdline);
 	return rc;
 }
 
-/* Logs the arrival, delivers, and puts one line per failed recipient
- * into err ("sendmx: <rcpt>: <why>\n"). */
+/* Logs the arrival, delivers, appends one line per failed recipient
+ * to failures ("sendmx: <rcpt>: <why>\n"): a buffer, not a struct err,
+ * whose 1 KiB would silently drop every refused recipient after the
+ * first few; *nsent is the number of recipients accepted. */
 static enum status deliver_taken(const struct run *run, struct message *msg,
 				 const char *qid, long long arrival,
-				 struct err *err)
+				 struct buf *failures, size_t *nsent)
 {
 	struct delivery d = { 0 };
 	enum status st;
@@ -275,31 +317,30 @@ static enum status deliver_taken(const struct run *run, struct message *msg,
 	d.transcript = run->inv->verbose ? stderr : NULL;
 	d.arrival_ms = arrival;
 	st = deliver_message(&d);
-	err->msg[0] = '\0';
-	if (st != ST_OK)
-		report_failures(&d, err);
+	*nsent = report_failures(&d, failures);
 	delivery_free_outcomes(&d);
 	return st;
 }
 
-static void report_failures(const struct delivery *d, struct err *err)
+/* Returns the number of recipients that were accepted. */
+static size_t report_failures(const struct delivery *d, struct buf *b)
 {
-	struct buf b;
+	size_t nsent = 0;
 
-	buf_init(&b);
 	for (size_t i = 0; i < d->msg->rcpts.n; i++) {
 		const struct rcpt_outcome *o = &d->outcomes[i];
 
-		if (o->status == ST_OK)
+		if (o->status == ST_OK) {
+			nsent++;
 			continue;
-		buf_appendf(&b, "sendmx: %s: %s%s\n",
+		}
+		buf_appendf(b, "sendmx: %s: %s%s\n",
 			    d->msg->rcpts.items[i].mailbox,
 			    o->status == ST_TEMPFAIL ? "deferred: "
 						     : "refused: ",
 			    o->reply ? o->reply : "");
 	}
-	err_set(err, "%s", b.data ? b.data : "");
-	buf_free(&b);
+	return nsent;
 }
 
 /* The one mapping from status to sysexits (STYLE 3). */
@@ -336,6 +377,14 @@ static int mode_verify(const struct run *run)
 		struct next_hop hop;
 
 		qualify(&m, run->cfg->hostname);
+		/* What -bm would refuse (exit 65) is not "deliverable". */
+		if (!address_valid_mailbox(m, 0)) {
+			printf("%s: undeliverable: not a valid address for "
+			       "SMTP\n", m);
+			rc = EX_DATAERR;
+			free(m);
+			continue;
+		}
 		hop = route_recipient(run->cfg, m);
 		if (hop.kind == HOP_RELAY) {
 			const struct relay_config *r = hop.relay;
@@ -348,9 +397,10 @@ static int mode_verify(const struct run *run)
 			       r->user ? ", auth as " : "",
 			       r->user ? r->user : "");
 		} else {
-			printf("%s: cannot deliver: %s\n", m,
+			printf("%s: undeliverable: %s\n", m,
 			       hop.reason ? hop.reason : "no route");
-			rc = EX_UNAVAILABLE;
+			if (rc == EX_OK)
+				rc = EX_UNAVAILABLE;
 		}
 		free(m);
 	}
@@ -369,11 +419,24 @@ static enum status smtp_message(void *ctx, struct message *msg,
 				struct err *err)
 {
 	const struct smtp_ctx *c = ctx;
+	struct buf failures;
+	size_t nsent;
+	enum status st;
 	char qid[32];
 
 	make_queue_id(qid, sizeof qid);
-	qualify_message(msg, c->run->cfg->hostname);
-	return deliver_taken(c->run, msg, qid, now_ms(), err);
+	buf_init(&failures);
+	st = deliver_taken(c->run, msg, qid, now_ms(), &failures, &nsent);
+	/* Cut to fit: the reply line is bounded anyway, and the log has
+	 * a line for every recipient. One reply covers them all, so it
+	 * says when some did get the message. */
+	if (st != ST_OK && nsent > 0)
+		err_set(err, "sent to %zu of %zu recipients only: %s", nsent,
+			msg->rcpts.n, failures.data ? failures.data : "");
+	else if (st != ST_OK)
+		err_set(err, "%s", failures.data ? failures.data : "");
+	buf_free(&failures);
+	return st;
 }
 
 static int mode_smtp(const struct run *run)

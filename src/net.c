@@ -39,7 +39,6 @@ struct conn {
 	size_t in_len;       /* unconsumed bytes from in_off */
 };
 
-static long long deadline_of(int timeout_ms);
 static void fmt_secs(char *out, size_t n, int timeout_ms);
 static char *format_peer(const char *host, const struct sockaddr *sa,
 			 socklen_t salen, int port);
@@ -55,12 +54,10 @@ static ssize_t write_some(struct conn *c, const void *p, size_t n,
 			  long long deadline, struct err *err);
 static const char *find_lf(const struct conn *c);
 
-static long long deadline_of(int timeout_ms)
+long long net_deadline(int timeout_ms)
 {
 	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 }
-
-
 
 /* "30" for whole seconds, "0.2" otherwise: short test timeouts stay readable. */
 static void fmt_secs(char *out, size_t n, int timeout_ms)
@@ -99,7 +96,7 @@ static int connect_addr(const struct addrinfo *ai, int timeout_ms,
 			*why = strerror(errno);
 			goto fail;
 		}
-		r = poll_fd(fd, POLLOUT, deadline_of(timeout_ms));
+		r = poll_fd(fd, POLLOUT, net_deadline(timeout_ms));
 		if (r <= 0) {
 			if (r == 0) {
 				char secs[32];
@@ -314,7 +311,14 @@ static const char *find_lf(const struct conn *c)
 enum status net_read_line(struct conn *c, struct buf *line, int timeout_ms,
 			  struct err *err)
 {
-	long long deadline = deadline_of(timeout_ms);
+	return net_read_line_until(c, line, net_deadline(timeout_ms),
+				   timeout_ms, err);
+}
+
+enum status net_read_line_until(struct conn *c, struct buf *line,
+				long long deadline, int timeout_ms,
+				struct err *err)
+{
 	const char *start, *lf;
 	size_t len;
 	enum status st;
@@ -401,7 +405,7 @@ static ssize_t write_some(struct conn *c, const void *p, size_t n,
 enum status net_write(struct conn *c, const void *p, size_t n, int timeout_ms,
 		      struct err *err)
 {
-	long long deadline = deadline_of(timeout_ms);
+	long long deadline = net_deadline(timeout_ms);
 	const char *s = p;
 	ssize_t r;
 	char secs[32];

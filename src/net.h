@@ -41,6 +41,16 @@ const char *net_tls_describe(const struct conn *c);
 enum status net_read_line(struct conn *c, struct buf *line, int timeout_ms,
 			  struct err *err);
 
+/* net_read_line against a deadline that several reads share (all lines
+ * of one multi-line reply): deadline is a now_ms() value (< 0: none),
+ * timeout_ms the whole wait it stands for, named in the timeout message. */
+enum status net_read_line_until(struct conn *c, struct buf *line,
+				long long deadline, int timeout_ms,
+				struct err *err);
+
+/* A now_ms() deadline timeout_ms from now; -1 (none) for timeout_ms < 0. */
+long long net_deadline(int timeout_ms);
+
 /* True when a complete line is already buffered (no read needed). */
 bool net_line_buffered(const struct conn *c);
 

@@ -28,9 +28,10 @@ static bool same_mailbox(const char *a, const char *b)
 }
 
 enum status recipients_add(struct address_list *l, const char *display,
-			   const char *mailbox, const char *where,
-			   struct err *err)
+			   const char *mailbox, const char *domain,
+			   const char *where, struct err *err)
 {
+	char *qualified = NULL;
 	size_t i;
 
 	if (has_control_chars(mailbox)) {
@@ -43,11 +44,19 @@ enum status recipients_add(struct address_list *l, const char *display,
 			where);
 		return ST_PERMFAIL;
 	}
+	/* RFC 5321 4.1.2 wants a domain in RCPT TO; sendmail qualifies a
+	 * bare name with $j. Done before the comparison, or "root" and
+	 * "root@domain" would be delivered twice. */
+	if (domain != NULL && *domain != '\0' &&
+	    address_domain(mailbox) == NULL)
+		mailbox = qualified = xasprintf("%s@%s", mailbox, domain);
 	for (i = 0; i < l->n; i++) {
 		if (same_mailbox(l->items[i].mailbox, mailbox))
-			return ST_OK;
+			goto out;
 	}
 	address_list_add(l, display, mailbox);
+out:
+	free(qualified);
 	return ST_OK;
 }
 
@@ -55,7 +64,8 @@ enum status recipients_add(struct address_list *l, const char *display,
  * introduction of the message, so when there are any, their
  * destinations are the ones meant now. */
 enum status recipients_extract(const struct header_block *h,
-			       struct address_list *l, struct err *err)
+			       struct address_list *l, const char *domain,
+			       struct err *err)
 {
 	static const char *const plain[] = { "To", "Cc", "Bcc" };
 	static const char *const resent[] = { "Resent-To", "Resent-Cc",
@@ -89,7 +99,7 @@ enum status recipients_extract(const struct header_block *h,
 			for (i = 0; st == ST_OK && i < found.n; i++)
 				st = recipients_add(l, found.items[i].display,
 						    found.items[i].mailbox,
-						    where, err);
+						    domain, where, err);
 			address_list_free(&found);
 			free(where);
 			free(v);

@@ -14,8 +14,10 @@
  * Appends display (may be NULL) and mailbox to l unless l holds the
  * same mailbox already; the same means an equal local part and an equal
  * domain ignoring ASCII case (RFC 5321 2.4: only the domain is
- * case-insensitive). where ends error messages: "" or, say, " in the
- * To: header".
+ * case-insensitive). A bare local part ("root") is qualified first as
+ * "root@domain" when domain is neither NULL nor "", so that "root" and
+ * "root@domain" are one recipient. where ends error messages: "" or,
+ * say, " in the To: header".
  *
  * Returns ST_OK, or ST_PERMFAIL with err and l unchanged when mailbox
  * holds a control character ("control character in recipient
@@ -23,21 +25,22 @@
  * part counts as valid ("invalid recipient address '...'...").
  */
 enum status recipients_add(struct address_list *l, const char *display,
-			   const char *mailbox, const char *where,
-			   struct err *err);
+			   const char *mailbox, const char *domain,
+			   const char *where, struct err *err);
 
 /*
- * -t: appends (as recipients_add) every mailbox of the To, Cc and Bcc
- * fields of h, in that order of names and in header order for each
- * name; when h has any non-removed Resent- field, of Resent-To,
- * Resent-Cc and Resent-Bcc instead (RFC 5322 3.6.6: resent fields
- * describe the latest introduction of the message).
+ * -t: appends (as recipients_add, with domain) every mailbox of the
+ * To, Cc and Bcc fields of h, in that order of names and in header
+ * order for each name; when h has any non-removed Resent- field, of
+ * Resent-To, Resent-Cc and Resent-Bcc instead (RFC 5322 3.6.6: resent
+ * fields describe the latest introduction of the message).
  *
  * Returns ST_OK, or ST_PERMFAIL with err at the first field that does
  * not parse ("bad address in the To: header: ...") or the first mailbox
  * recipients_add refuses; the mailboxes before it stay appended.
  */
 enum status recipients_extract(const struct header_block *h,
-			       struct address_list *l, struct err *err);
+			       struct address_list *l, const char *domain,
+			       struct err *err);
 
 #endif

@@ -124,12 +124,12 @@ enum reply_feed reply_feed_line(struct smtp_reply *r, const char *line,
 	if (r->nlines > 0 && code != r->code)
 		return REPLY_BAD;
 	if (r->nlines >= REPLY_MAX_LINES)
-		return REPLY_BAD;
+		return REPLY_TOO_BIG;
 	text = len > 4 ? line + 4 : "";
 	tlen = len > 4 ? len - 4 : 0;
 	need = tlen + (r->nlines > 0 ? 1 : 0);
 	if (need > REPLY_MAX_BYTES - r->text.len)
-		return REPLY_BAD;
+		return REPLY_TOO_BIG;
 
 	if (r->nlines == 0) {
 		r->code = code;

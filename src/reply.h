@@ -24,7 +24,8 @@ struct smtp_reply {
 enum reply_feed {
 	REPLY_MORE,     /* a "NNN-" line: the reply continues */
 	REPLY_COMPLETE, /* a "NNN " line ended it */
-	REPLY_BAD       /* not a reply line, code changed mid-reply, or over bounds */
+	REPLY_BAD,      /* not a reply line, or the code changed mid-reply */
+	REPLY_TOO_BIG   /* over REPLY_MAX_LINES lines or REPLY_MAX_BYTES of text */
 };
 
 void reply_init(struct smtp_reply *r);

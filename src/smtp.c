@@ -96,6 +96,10 @@ void smtp_free(struct smtp_session *s)
 	}
 	free(s->rcpts);
 	free(s->sent);
+	for (i = 0; i < s->nsecrets; i++) {
+		explicit_bzero(s->secrets[i], strlen(s->secrets[i]));
+		free(s->secrets[i]);
+	}
 	explicit_bzero((char *)s->p.password, strlen(s->p.password));
 	if (s->out.data)
 		explicit_bzero(s->out.data, s->out.cap);
@@ -225,6 +229,7 @@ void smtp_fail_reply(struct smtp_session *s, enum status st,
 {
 	char *sum = reply_summary(r);
 
+	smtp_redact(s, sum, strlen(sum));
 	smtp_fail_all(s, st, "%s at %s: %s", s->p.peer,
 		      smtp_stage_name(s->stage), sum);
 	free(sum);
@@ -237,6 +242,11 @@ void smtp_send_cmd(struct smtp_session *s, const char *text,
 		   const char *display)
 {
 	if (!s->pending) {
+		/* The last write may have carried an AUTH secret: wipe it, not
+		 * just its length, or a shorter command leaves its tail in
+		 * place and a later realloc copies it into freed memory. */
+		if (s->out.data)
+			explicit_bzero(s->out.data, s->out.len);
 		buf_reset(&s->out);
 		buf_reset(&s->disp);
 		s->pending = true;

@@ -98,6 +98,13 @@ bool smtp_finished(const struct smtp_session *s);
 enum status smtp_rcpt_status(const struct smtp_session *s, size_t i);
 const char *smtp_rcpt_reply(const struct smtp_session *s, size_t i);
 
+/* Masks with '*', in place, whatever in text (n bytes) quotes back a
+ * secret of this session (the password, an AUTH response it sent), while
+ * the AUTH exchange is under way: a confused server may echo what it did
+ * not understand, and replies go to the transcript, logs and error
+ * messages. The driver calls it on each reply line it shows. */
+void smtp_redact(const struct smtp_session *s, char *text, size_t n);
+
 /* Did TLS get established on this session (STARTTLS or implicit)? */
 bool smtp_tls_active(const struct smtp_session *s);
 

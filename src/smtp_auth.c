@@ -14,13 +14,14 @@
 
 static void auth_continue(struct smtp_session *s, const struct smtp_reply *r);
 static void auth_cancel(struct smtp_session *s, const char *why);
+static void send_secret(struct smtp_session *s, const char *prefix,
+			char *resp);
+static void mask(char *text, size_t n, const char *secret);
 
 /* Credential problems are configuration problems: TEMPFAIL keeps the
  * mail queued while someone fixes them. */
 void smtp_auth_start(struct smtp_session *s)
 {
-	char *resp;
-
 	if (s->p.user == NULL) {
 		smtp_txn_start(s);
 		return;
@@ -55,15 +56,8 @@ void smtp_auth_start(struct smtp_session *s)
 	s->state = S_AUTH;
 	if (s->mech == AUTH_MECH_PLAIN) {
 		/* RFC 4954 4: the initial response saves a round trip. */
-		char *cmd;
-
-		resp = auth_plain_response(s->p.user, s->p.password);
-		cmd = xasprintf("AUTH PLAIN %s", resp);
-		smtp_send_cmd(s, cmd, "AUTH PLAIN " MASK);
-		explicit_bzero(cmd, strlen(cmd));
-		explicit_bzero(resp, strlen(resp));
-		free(cmd);
-		free(resp);
+		send_secret(s, "AUTH PLAIN ",
+			    auth_plain_response(s->p.user, s->p.password));
 		return;
 	}
 	smtp_send_cmdf(s, "AUTH %s", auth_mech_name(s->mech));
@@ -108,9 +102,54 @@ static void auth_continue(struct smtp_session *s, const struct smtp_reply *r)
 		auth_cancel(s, "unexpected 334 challenge");
 		return;
 	}
-	smtp_send_cmd(s, resp, MASK);
-	explicit_bzero(resp, strlen(resp));
-	free(resp);
+	send_secret(s, "", resp);
+}
+
+/* Sends prefix + resp with the response masked in the transcript, and
+ * keeps resp (taken over) for smtp_redact. */
+static void send_secret(struct smtp_session *s, const char *prefix,
+			char *resp)
+{
+	char *cmd = xasprintf("%s%s", prefix, resp);
+	char *disp = xasprintf("%s%s", prefix, MASK);
+
+	smtp_send_cmd(s, cmd, disp);
+	explicit_bzero(cmd, strlen(cmd));
+	free(cmd);
+	free(disp);
+	if (s->nsecrets < SMTP_MAX_SECRETS) {
+		s->secrets[s->nsecrets++] = resp;
+	} else {
+		explicit_bzero(resp, strlen(resp));
+		free(resp);
+	}
+}
+
+/* Only the AUTH exchange's replies can quote what it sent; masking
+ * every reply would let a short password garble ordinary words. */
+void smtp_redact(const struct smtp_session *s, char *text, size_t n)
+{
+	size_t i;
+
+	if (s->stage != STAGE_AUTH)
+		return;
+	mask(text, n, s->p.password);
+	for (i = 0; i < s->nsecrets; i++)
+		mask(text, n, s->secrets[i]);
+}
+
+/* Overwrites each occurrence of secret in text with as many '*'. */
+static void mask(char *text, size_t n, const char *secret)
+{
+	size_t len = strlen(secret);
+	char *p = text, *hit;
+
+	if (len == 0)
+		return;
+	while ((hit = memmem(p, n - (size_t)(p - text), secret, len)) != NULL) {
+		memset(hit, '*', len);
+		p = hit + len;
+	}
 }
 
 static void auth_cancel(struct smtp_session *s, const char *why)

@@ -6,7 +6,8 @@
  *
  * Credential problems are configuration problems: every AUTH failure is
  * ST_TEMPFAIL for every open recipient, so the mail stays queued while
- * someone fixes them. Secrets never reach the transcript (display text).
+ * someone fixes them. Secrets never reach the transcript (display text),
+ * nor do replies that quote them back (smtp_redact, in this file).
  */
 #ifndef SENDMX_SMTP_AUTH_H
 #define SENDMX_SMTP_AUTH_H

@@ -35,6 +35,9 @@ enum state {
 	S_CLOSE        /* done */
 };
 
+/* AUTH responses one exchange sends at most (LOGIN: user, password). */
+#define SMTP_MAX_SECRETS 2
+
 struct rcpt {
 	char *addr;
 	enum status status;
@@ -60,6 +63,8 @@ struct smtp_session {
 	bool tls_active;
 	enum auth_mech mech;
 	int auth_step;         /* 334 replies seen in this AUTH exchange */
+	char *secrets[SMTP_MAX_SECRETS]; /* AUTH responses sent, for smtp_redact */
+	size_t nsecrets;
 
 	bool pipelined;        /* this transaction's commands went out together */
 	size_t txn_pos;        /* 0 MAIL, 1..nsent RCPT, nsent+1 DATA */

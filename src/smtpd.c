@@ -22,6 +22,7 @@
 
 #include "address.h"
 #include "intake.h"
+#include "log.h"
 #include "smtpd.h"
 #include "util.h"
 
@@ -367,8 +368,10 @@ static enum cmd_result cmd_mail(struct session *s, const char *arg)
 	}
 	if (!mail_params_ok(s, params))
 		goto out;
-	if (address_parse_envelope(path, &addr, &err) != ST_OK) {
+	if (address_parse_envelope(path, &addr, &err) != ST_OK ||
+	    (*addr != '\0' && !address_valid_mailbox(addr, 1))) {
 		reply(s, "501 5.1.7 Bad sender address syntax");
+		free(addr);
 		goto out;
 	}
 	s->sender = addr;
@@ -403,8 +406,11 @@ static enum cmd_result cmd_rcpt(struct session *s, const char *arg)
 		reply(s, "555 5.5.4 Unsupported RCPT parameter");
 		goto out;
 	}
+	/* Checked as intake will check it (RFC 5321 4.1.2 Mailbox): an
+	 * address taken here but refused after DATA would cost the message
+	 * its other recipients too. */
 	if (address_parse_envelope(path, &addr, &err) != ST_OK ||
-	    *addr == '\0') {
+	    *addr == '\0' || !address_valid_mailbox(addr, 1)) {
 		reply(s, "501 5.1.3 Bad recipient address syntax");
 		goto out;
 	}
@@ -555,6 +561,10 @@ static void finish_message(struct session *s, struct message *msg,
 			reply(s, "554 5.0.0 %s", text);
 		return;
 	}
+	/* Refused before delivery began: deliver logs nothing for it, and
+	 * the client's reply is the only other trace. */
+	log_error(NULL, "-bs: message from=<%s> refused: %s", s->sender,
+		  err->msg);
 	clean_text(err->msg, text, sizeof text);
 	if (st == ST_TEMPFAIL)
 		reply(s, "451 4.3.0 %s", text);

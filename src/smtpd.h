@@ -24,8 +24,10 @@ struct smtpd_opts {
 	long max_size;            /* SIZE advertised and enforced; 0: none */
 };
 
-/* Runs until QUIT or EOF. Returns ST_OK after QUIT, ST_TEMPFAIL on EOF
- * or a write error (a client that vanished mid-dialogue). */
+/* Runs until QUIT or EOF. A message refused before fn is called (intake
+ * refused it: too big, bad data) is logged here, fn's outcome by fn.
+ * Returns ST_OK after QUIT, ST_TEMPFAIL on EOF or a write error (a
+ * client that vanished mid-dialogue). */
 enum status smtpd_run(FILE *in, FILE *out, const struct smtpd_opts *opts,
 		      smtpd_message_fn fn, void *ctx);
 

@@ -7,7 +7,7 @@ import selectors
 import time
 
 import harness
-from harness import check, contains, eq
+from harness import check, contains, eq, matches
 
 REPLY_TIMEOUT = 30
 
@@ -176,6 +176,60 @@ def test_errors_are_5xx(t):
     c.cmd("NOOP", 250)
     eq(c.quit(), 0, "exit code")
     eq(srv.messages(), [], "messages")
+
+
+def test_bad_recipient_refused_at_rcpt_not_after_data(t):
+    # An address refused only after DATA would take the good recipients
+    # down with it: it must be refused at its RCPT, and the rest sent.
+    srv, c = session(t)
+    c.cmd("EHLO client.example.org", 250)
+    c.cmd("MAIL FROM:<cron>", 250)
+    c.cmd("RCPT TO:<bob@-bad-.example.org>", 501)
+    c.cmd("RCPT TO:<bob@example.org>", 250)
+    c.cmd("RCPT TO:<root>", 250)
+    c.cmd("RCPT TO:<root@test.example.org>", 250)
+    c.data(["Subject: bare names", "", "x"])
+    eq(c.quit(), 0, "exit code")
+    m = srv.only_message()
+    eq(m.mail_from, "cron@test.example.org", "MAIL FROM")
+    eq(m.rcpt_tos, ["bob@example.org", "root@test.example.org"], "RCPT TO")
+    eq(m.one_header("From"), "cron@test.example.org", "generated From")
+
+
+def test_refused_message_logged_and_session_usable(t):
+    srv = t.server()
+    conf = t.relay_config(srv, extra="max_message_size = 2000")
+    c = PipeSMTP(t.popen_sendmx(["-bs"], config=conf))
+    eq(c.reply()[0], 220, "greeting code")
+    c.cmd("EHLO client.example.org", 250)
+    c.cmd("MAIL FROM:<alice@example.org>", 250)
+    c.cmd("RCPT TO:<bob@example.org>", 250)
+    c.data(["Subject: too big", ""] + ["y" * 70] * 100, expect=554)
+    c.cmd("MAIL FROM:<alice@example.org>", 250)
+    c.cmd("RCPT TO:<bob@example.org>", 250)
+    c.data(["Subject: small", "", "x"])
+    eq(c.quit(), 0, "exit code")
+    eq(srv.only_message().one_header("Subject"), "small", "Subject of what arrived")
+    # A refusal is logged like any other, not only told to the client.
+    matches(t.log_text(), r"from=<alice@example\.org> refused: message larger than 2000",
+            "log")
+
+
+def test_partial_failure_reply_says_who_got_it(t):
+    srv, c = session(t, rcpt_reply={"carol@example.org": "451 4.3.0 try later"})
+    c.cmd("EHLO client.example.org", 250)
+    c.cmd("MAIL FROM:<alice@example.org>", 250)
+    c.cmd("RCPT TO:<bob@example.org>", 250)
+    c.cmd("RCPT TO:<carol@example.org>", 250)
+    c.cmd("DATA", 354)
+    for l in ("Subject: half", "", "x", "."):
+        c.send(l)
+    code, text, _ = c.reply()
+    eq(code, 451, "reply to the end of data")
+    contains(" ".join(text), "sent to 1 of 2 recipients only", "reply text")
+    contains(" ".join(text), "carol@example.org: deferred", "reply text")
+    c.quit()
+    eq(srv.only_message().rcpt_tos, ["bob@example.org"], "RCPT TO accepted")
 
 
 def test_relay_refusal_reported_at_end_of_data(t):

@@ -96,6 +96,22 @@ def test_web_app_t_i_f(t):
     eq(m.body, b"Thank you.\r\n.\r\n-- \r\nShop\r\n", "body")
 
 
+def test_web_app_address_as_display_name(t):
+    # Web apps write the address itself as the display name, unquoted;
+    # sendmail and Postfix deliver to the address in the angle brackets.
+    srv, conf, sendmail = setup(t)
+    msg = (b"To: customer@example.net <customer@example.net>\n"
+           b"From: shop@example.org <shop@example.org>\n"
+           b"Subject: Your order\n"
+           b"\n"
+           b"Thank you.\n")
+    r = t.sendmx(["-t", "-i"], msg, config=conf, argv0=sendmail)
+    t.expect_exit(r, 0)
+    m = srv.only_message()
+    eq(m.rcpt_tos, ["customer@example.net"], "RCPT TO")
+    eq(m.one_header("To"), "customer@example.net <customer@example.net>", "To")
+
+
 def test_mailx(t):
     srv, conf, sendmail = setup(t)
     msg = b"To: bob@example.org\nSubject: from mailx\n\nhi\n"

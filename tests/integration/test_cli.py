@@ -87,9 +87,11 @@ def test_unparseable_address(t):
 
 def test_bad_sender_address(t):
     srv, conf = setup(t)
-    for sender in ("<broken", "alice@example.org\r\nRCPT TO:<x@y>"):
+    for sender in ("<broken", "alice@example.org\r\nRCPT TO:<x@y>", "alice@bad_domain.org",
+                   "alice@-example.org"):
         r = t.sendmx(["-f", sender, "bob@example.org"], MSG, config=conf)
         t.expect_exit(r, 65)
+        contains(r.err, "bad sender address", "stderr")
     nothing_arrived(srv)
 
 
@@ -128,11 +130,22 @@ def test_bv_prints_route_and_sends_nothing(t):
     nothing_arrived(srv)
 
 
+def test_bv_invalid_address_not_deliverable(t):
+    # -bm refuses it (65): -bv must not call it deliverable.
+    srv, conf = setup(t)
+    r = t.sendmx(["-bv", "bob@example.org", "ann@bad_domain.org"], b"", config=conf)
+    t.expect_exit(r, 65)
+    matches(r.out, r"^bob@example\.org: deliverable via relay", "stdout")
+    matches(r.out, r"^ann@bad_domain\.org: undeliverable: ", "stdout")
+    nothing_arrived(srv)
+
+
 def test_bv_without_relay(t):
     conf = t.relay_config(relay=False)
     r = t.sendmx(["-bv", "bob@example.org"], b"", config=conf)
-    check(r.code != 0, "-bv without a relay exited 0:\n" + r.out)
-    contains(r.out + r.err, "bob@example.org", "output")
+    t.expect_exit(r, 69)
+    # The form the man page documents: "<rcpt>: undeliverable: <reason>".
+    matches(r.out, r"^bob@example\.org: undeliverable: no relay configured", "stdout")
 
 
 def test_version(t):
@@ -242,6 +255,27 @@ def test_double_dash_ends_options(t):
     t.expect_exit(r, 0)
     eq(sorted(srv.only_message().rcpt_tos), ["-odd@example.org", "bob@example.org"],
        "recipients")
+
+
+def test_closed_standard_descriptors(t):
+    # Callers (cron jobs, daemons) may close 0-2. Without a log file the
+    # spool file then became fd 2, and -v wrote its transcript into the
+    # message while it was being sent: sendmx never finished.
+    srv = t.server()
+    conf = t.config('hostname = "%s"\nsyslog = false\nrelay {\n  host = "127.0.0.1"\n'
+                    '  port = %d\n  tls = none\n}\n' % (harness.HOSTNAME, srv.port))
+    r = t.run(["/bin/sh", "-c", "printf 'Subject: closed\\n\\nline one\\n' | "
+               "%s -C %s -v bob@example.org 2>&-; echo rc=$?" % (harness.SENDMX, conf)],
+              timeout=30)
+    eq(r.out, "rc=0\n", "exit status with stderr closed")
+    m = srv.only_message()
+    eq(m.one_header("Subject"), "closed", "Subject")
+    eq(m.body, b"line one\r\n", "body")
+    # With stdin closed the message is empty, as from /dev/null.
+    r = t.run(["/bin/sh", "-c", "%s -C %s bob@example.org <&-; echo rc=$?"
+               % (harness.SENDMX, conf)], timeout=30)
+    eq(r.out, "rc=0\n", "exit status with stdin closed")
+    eq(srv.messages()[-1].body, b"", "body of the message read from a closed stdin")
 
 
 def test_sendmail_name_behaves_like_sendmx(t):

@@ -396,6 +396,48 @@ def test_bare_names_qualified_with_hostname(t):
     eq(m.rcpt_tos, ["root@test.example.org"], "RCPT TO")
 
 
+def test_bare_sender_qualified_in_generated_from(t):
+    # The From built from -f must be an addr-spec with a domain
+    # (RFC 5322 3.4.1), and "root" and "root@<hostname>" are one
+    # recipient, delivered once.
+    srv, m = deliver(t, ["-f", "cron", "-F", "Cron Daemon", "root",
+                         "root@test.example.org"], b"Subject: cron\n\nx\n")
+    eq(m.mail_from, "cron@test.example.org", "MAIL FROM")
+    eq(m.rcpt_tos, ["root@test.example.org"], "RCPT TO")
+    eq(m.one_header("From"), '"Cron Daemon" <cron@test.example.org>', "From")
+
+
+def test_every_refused_recipient_named(t):
+    # Each refused recipient gets its own stderr line, however many
+    # there are (a fixed 1 KiB message buffer used to drop all but the
+    # first few).
+    bad = ["user%02d@example.org" % i for i in range(40)]
+    srv = t.server(rcpt_reply={a: "550 5.1.1 <%s>: Recipient address rejected: "
+                               "User unknown in virtual mailbox table" % a for a in bad})
+    conf = t.relay_config(srv)
+    r = t.sendmx(["ok@example.org"] + bad, b"Subject: many\n\nx\n", config=conf)
+    t.expect_exit(r, 69)
+    for a in bad:
+        matches(r.err, r"^sendmx: %s: refused: .*550 5\.1\.1 .*table$" % re.escape(a),
+                "stderr")
+    eq(srv.only_message().rcpt_tos, ["ok@example.org"], "RCPT TO accepted")
+
+
+def test_partial_tempfail_not_called_not_sent(t):
+    # bob got the message: "message not sent" would make the caller send
+    # it to him again.
+    srv = t.server(rcpt_reply={"carol@example.org": "451 4.3.0 try later"})
+    conf = t.relay_config(srv)
+    r = t.sendmx(["bob@example.org", "carol@example.org"], b"Subject: half\n\nx\n",
+                 config=conf)
+    t.expect_exit(r, 75)
+    matches(r.err, r"^sendmx: carol@example\.org: deferred: .*451 4\.3\.0 try later$", "stderr")
+    lacks(r.err, "bob@example.org", "stderr")
+    lacks(r.err, "not sent", "stderr")
+    matches(r.err, r"^sendmx: message sent to 1 of 2 recipients", "stderr")
+    eq(srv.only_message().rcpt_tos, ["bob@example.org"], "RCPT TO accepted")
+
+
 def test_full_name_with_newline_cannot_inject_headers(t):
     srv = t.server()
     conf = t.relay_config(srv)

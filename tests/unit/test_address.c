@@ -158,6 +158,35 @@ static void test_obsolete(void **state)
 	address_list_free(&l);
 }
 
+/* "bob@example.org <bob@example.org>" is not RFC 5322, but mail
+ * programs write it and sendmail and Postfix take the address in the
+ * angle brackets: -t must not refuse the message for it. */
+static void test_address_as_display_name(void **state)
+{
+	struct address_list l = parse_ok(
+		"bob@example.org <bob@example.org>, "
+		"ann.b@[192.0.2.1] <ann@example.org>,"
+		"c@x.org", 3);
+	struct err e;
+	char *out;
+
+	(void)state;
+	assert_string_equal(l.items[0].display, "bob@example.org");
+	assert_string_equal(l.items[0].mailbox, "bob@example.org");
+	assert_string_equal(l.items[1].display, "ann.b@[192.0.2.1]");
+	assert_string_equal(l.items[1].mailbox, "ann@example.org");
+	assert_null(l.items[2].display);
+	assert_string_equal(l.items[2].mailbox, "c@x.org");
+	address_list_free(&l);
+	assert_int_equal(address_parse_envelope("b@x.org <b@y.org>", &out, &e),
+			 ST_OK);
+	assert_string_equal(out, "b@y.org");
+	free(out);
+	/* Without the angle brackets it is still two addresses too many. */
+	parse_bad("a@x.org b@y.org", "unexpected 'b'");
+	parse_bad("a@x.org <b@y.org> c", "unexpected 'c'");
+}
+
 static void test_domain_literal(void **state)
 {
 	struct address_list l = parse_ok("u@[192.0.2.1], v@[ IPv6:::1 ]", 2);
@@ -474,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_obsolete),
+		cmocka_unit_test(test_address_as_display_name),
 		cmocka_unit_test(test_domain_literal),
 		cmocka_unit_test(test_folded),
 		cmocka_unit_test(test_utf8),

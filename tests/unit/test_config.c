@@ -157,6 +157,10 @@ static void test_timeout_covers_connect_when_unset(void **state)
 	cfg = load_ok("timeout = 45\nconnect_timeout = 7\n", 0644);
 	assert_int_equal(cfg->connect_timeout, 7);
 	config_free(cfg);
+	cfg = load_ok("timeout = 2147483\nconnect_timeout = 2147483\n", 0644);
+	assert_int_equal(cfg->timeout, 2147483);
+	assert_int_equal(cfg->connect_timeout, 2147483);
+	config_free(cfg);
 }
 
 static void test_defaults_from_empty_file(void **state)
@@ -267,6 +271,12 @@ static void test_bad_values(void **state)
 	expect_error("relay {\n tls = ssl\n host = h\n}\n", 0644, want);
 	expect_error("timeout = -1\n", 0644, "timeout must be");
 	expect_error("connect_timeout = 0\n", 0644, "connect_timeout must be");
+	/* Seconds become int milliseconds: anything larger would wrap to
+	 * no deadline at all (2147484) or to under a second (4294968). */
+	expect_error("timeout = 2147484\n", 0644,
+		     ":1: timeout must be between 0 and 2147483");
+	expect_error("\nconnect_timeout = 4294968\n", 0644,
+		     ":2: connect_timeout must be between 1 and 2147483");
 	expect_error("timeout = abc\n", 0644, ":1: ");
 	expect_error("relay {\n host = h\n port = 70000\n}\n", 0644,
 		     "port must be between 1 and 65535");

@@ -501,6 +501,11 @@ static void test_from_full_name_and_sender(void **state)
 	fx->o.sender = "bad\r\nRCPT TO:<x@y>";
 	assert_int_equal(run(fx, "Subject: s\n\nb\n"), ST_PERMFAIL);
 	assert_non_null(strstr(fx->e.msg, "bad sender address"));
+	/* RFC 5322 atoms, but no RFC 5321 domain: refused before reading. */
+	fx->o.sender = "ann@bad_domain.org";
+	assert_int_equal(run(fx, "Subject: s\n\nb\n"), ST_PERMFAIL);
+	assert_string_equal(fx->e.msg, "bad sender address: invalid address "
+				       "'ann@bad_domain.org'");
 }
 
 static void test_full_name_injection(void **state)
@@ -599,7 +604,8 @@ static void test_extract_groups_and_errors(void **state)
 	assert_int_equal(run(fx, "To: undisclosed-recipients:;\nCc: root\n\nb\n"),
 			 ST_OK);
 	assert_int_equal(fx->m.rcpts.n, 1);
-	assert_string_equal(fx->m.rcpts.items[0].mailbox, "root");
+	assert_string_equal(fx->m.rcpts.items[0].mailbox,
+			    "root@host.example.org");
 
 	assert_int_equal(run(fx, "To: \"open@x.org\n\nb\n"), ST_PERMFAIL);
 	assert_non_null(strstr(fx->e.msg, "bad address in the To: header"));
@@ -636,12 +642,51 @@ static void test_cmdline_checked(void **state)
 	address_list_add(&fx->rcpts, "Root", "root");
 	assert_int_equal(run(fx, FULL_HDR "\nb\n"), ST_OK);
 	assert_int_equal(fx->m.rcpts.n, 2);
-	assert_string_equal(fx->m.rcpts.items[1].mailbox, "root");
+	assert_string_equal(fx->m.rcpts.items[1].mailbox,
+			    "root@host.example.org");
 	assert_string_equal(fx->m.rcpts.items[1].display, "Root");
 
 	address_list_add(&fx->rcpts, NULL, "x@y.org\r\nDATA");
 	assert_int_equal(run(fx, FULL_HDR "\nb\n"), ST_PERMFAIL);
 	assert_non_null(strstr(fx->e.msg, "control character"));
+}
+
+/* sendmail qualifies a bare name with $j: the envelope sender, the From
+ * generated from it, and every recipient get the host name, and only
+ * then are duplicates removed. */
+static void test_bare_names_qualified(void **state)
+{
+	struct fx *fx = *state;
+	char *v;
+
+	fx->o.sender = "bounce";
+	fx->o.full_name = "Cron Daemon";
+	fx->o.extract_recipients = true;
+	address_list_add(&fx->rcpts, NULL, "root");
+	address_list_add(&fx->rcpts, NULL, "root@HOST.example.org");
+	assert_int_equal(run(fx, "To: root, ann\nCc: ann@host.example.org\n"
+				 "\nb\n"), ST_OK);
+	assert_string_equal(fx->m.sender, "bounce@host.example.org");
+	v = spool_field(fx, "From");
+	assert_string_equal(v, "\"Cron Daemon\" <bounce@host.example.org>");
+	free(v);
+	assert_int_equal(fx->m.rcpts.n, 3);
+	assert_string_equal(fx->m.rcpts.items[0].mailbox, "bob@example.org");
+	assert_string_equal(fx->m.rcpts.items[1].mailbox,
+			    "root@host.example.org");
+	assert_string_equal(fx->m.rcpts.items[2].mailbox,
+			    "ann@host.example.org");
+
+	/* SMTP MAIL FROM:<root> is the same. */
+	fx->o.extract_recipients = false;
+	fx->o.full_name = NULL;
+	fx->o.dots = DOT_SMTP;
+	fx->o.sender = "root";
+	assert_int_equal(run(fx, "Subject: s\r\n\r\nb\r\n.\r\n"), ST_OK);
+	assert_string_equal(fx->m.sender, "root@host.example.org");
+	v = spool_field(fx, "From");
+	assert_string_equal(v, "root@host.example.org");
+	free(v);
 }
 
 /* ---- long lines, 8-bit, NUL, bounds -------------------------------------- */
@@ -1079,31 +1124,60 @@ static void test_recipients_add(void **state)
 
 	(void)state;
 	address_list_init(&l);
-	assert_int_equal(recipients_add(&l, "B", "bob@example.org", "", &e),
-			 ST_OK);
+	assert_int_equal(recipients_add(&l, "B", "bob@example.org", NULL, "",
+					&e), ST_OK);
 	/* RFC 5321 2.4: the domain ignores case, the local part not. */
-	assert_int_equal(recipients_add(&l, NULL, "bob@EXAMPLE.ORG", "", &e),
+	assert_int_equal(recipients_add(&l, NULL, "bob@EXAMPLE.ORG", NULL, "",
+					&e), ST_OK);
+	assert_int_equal(recipients_add(&l, NULL, "Bob@example.org", NULL, "",
+					&e), ST_OK);
+	assert_int_equal(recipients_add(&l, NULL, "root", NULL, "", &e),
 			 ST_OK);
-	assert_int_equal(recipients_add(&l, NULL, "Bob@example.org", "", &e),
+	assert_int_equal(recipients_add(&l, NULL, "root", NULL, "", &e),
 			 ST_OK);
-	assert_int_equal(recipients_add(&l, NULL, "root", "", &e), ST_OK);
-	assert_int_equal(recipients_add(&l, NULL, "root", "", &e), ST_OK);
-	assert_int_equal(recipients_add(&l, NULL, "root@example.org", "", &e),
-			 ST_OK);
+	assert_int_equal(recipients_add(&l, NULL, "root@example.org", NULL, "",
+					&e), ST_OK);
 	assert_int_equal(l.n, 4);
 	assert_string_equal(l.items[0].display, "B");
 	assert_string_equal(l.items[0].mailbox, "bob@example.org");
 	assert_string_equal(l.items[1].mailbox, "Bob@example.org");
 	assert_string_equal(l.items[2].mailbox, "root");
 
-	assert_int_equal(recipients_add(&l, NULL, "a\r\nRSET@x", " in X", &e),
-			 ST_PERMFAIL);
+	assert_int_equal(recipients_add(&l, NULL, "a\r\nRSET@x", NULL, " in X",
+					&e), ST_PERMFAIL);
 	assert_string_equal(e.msg, "control character in recipient address"
 				   " in X");
-	assert_int_equal(recipients_add(&l, NULL, "a b@x", "", &e),
+	assert_int_equal(recipients_add(&l, NULL, "a b@x", NULL, "", &e),
 			 ST_PERMFAIL);
 	assert_string_equal(e.msg, "invalid recipient address 'a b@x'");
 	assert_int_equal(l.n, 4);
+	address_list_free(&l);
+}
+
+/* A bare name is qualified before the duplicate check: "root" and
+ * "root@h.example" must not both get an RCPT TO. */
+static void test_recipients_add_qualifies(void **state)
+{
+	struct address_list l;
+	struct err e;
+
+	(void)state;
+	address_list_init(&l);
+	assert_int_equal(recipients_add(&l, "R", "root", "h.example", "", &e),
+			 ST_OK);
+	assert_int_equal(recipients_add(&l, NULL, "root@H.EXAMPLE",
+					"h.example", "", &e), ST_OK);
+	assert_int_equal(recipients_add(&l, NULL, "\"a b\"", "h.example", "",
+					&e), ST_OK);
+	assert_int_equal(recipients_add(&l, NULL, "c@d.example", "h.example",
+					"", &e), ST_OK);
+	assert_int_equal(recipients_add(&l, NULL, "root", "", "", &e), ST_OK);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.items[0].mailbox, "root@h.example");
+	assert_string_equal(l.items[0].display, "R");
+	assert_string_equal(l.items[1].mailbox, "\"a b\"@h.example");
+	assert_string_equal(l.items[2].mailbox, "c@d.example");
+	assert_string_equal(l.items[3].mailbox, "root");
 	address_list_free(&l);
 }
 
@@ -1120,7 +1194,7 @@ static void test_recipients_extract(void **state)
 	assert_true(header_add_raw(&h, "To: A <a@x.example>,\r\n b@x.example"));
 	assert_true(header_add_raw(&h, "bcc: hidden:d@x.example;"));
 	assert_true(header_add_raw(&h, "TO: A@X.EXAMPLE"));
-	assert_int_equal(recipients_extract(&h, &l, &e), ST_OK);
+	assert_int_equal(recipients_extract(&h, &l, NULL, &e), ST_OK);
 	/* To, then Cc, then Bcc; each field in header order. */
 	assert_int_equal(l.n, 5);
 	assert_string_equal(l.items[0].mailbox, "a@x.example");
@@ -1133,11 +1207,11 @@ static void test_recipients_extract(void **state)
 
 	/* RFC 5322 3.6.6: resent fields win. */
 	assert_true(header_add_raw(&h, "Resent-From: r@x.example"));
-	assert_int_equal(recipients_extract(&h, &l, &e), ST_OK);
+	assert_int_equal(recipients_extract(&h, &l, NULL, &e), ST_OK);
 	assert_int_equal(l.n, 0);
 	assert_true(header_add_raw(&h, "Resent-Cc: rc@x.example"));
 	assert_true(header_add_raw(&h, "Resent-To: rt@x.example"));
-	assert_int_equal(recipients_extract(&h, &l, &e), ST_OK);
+	assert_int_equal(recipients_extract(&h, &l, NULL, &e), ST_OK);
 	assert_int_equal(l.n, 2);
 	assert_string_equal(l.items[0].mailbox, "rt@x.example");
 	assert_string_equal(l.items[1].mailbox, "rc@x.example");
@@ -1145,7 +1219,7 @@ static void test_recipients_extract(void **state)
 
 	/* The first bad field fails; what came before stays. */
 	assert_true(header_add_raw(&h, "Resent-Bcc: <broken"));
-	assert_int_equal(recipients_extract(&h, &l, &e), ST_PERMFAIL);
+	assert_int_equal(recipients_extract(&h, &l, NULL, &e), ST_PERMFAIL);
 	assert_string_equal(e.msg, "bad address in the Resent-Bcc: header: "
 				   "missing '>' in '<broken'");
 	assert_int_equal(l.n, 2);
@@ -1295,6 +1369,7 @@ int main(void)
 		T(test_extract_groups_and_errors),
 		T(test_no_recipients),
 		T(test_cmdline_checked),
+		T(test_bare_names_qualified),
 		T(test_long_body_lines),
 		T(test_long_header_lines),
 		T(test_eightbit),
@@ -1307,6 +1382,7 @@ int main(void)
 		T(test_spool_wire_form),
 		T(test_spool_failures),
 		cmocka_unit_test(test_recipients_add),
+		cmocka_unit_test(test_recipients_add_qualifies),
 		cmocka_unit_test(test_recipients_extract),
 		cmocka_unit_test(test_complete_date),
 		cmocka_unit_test(test_complete_fields),

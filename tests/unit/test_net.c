@@ -327,6 +327,42 @@ static void test_timeout(void **state)
 	buf_free(&line);
 }
 
+static void serve_one_line(int fd)
+{
+	write_str(fd, "250-first\r\n");
+	drain(fd);
+}
+
+/* One deadline for several lines: what is buffered is still returned,
+ * but the wait for more ends at the shared deadline, and the message
+ * names the whole timeout. */
+static void test_shared_deadline(void **state)
+{
+	struct conn *c;
+	struct err err = { "" };
+	struct buf line;
+	long long deadline, start;
+
+	(void)state;
+	buf_init(&line);
+	start_server(serve_one_line);
+	c = connect_server();
+	deadline = net_deadline(300);
+	assert_int_equal(net_read_line_until(c, &line, deadline, 300, &err),
+			 ST_OK);
+	assert_string_equal(line.data, "250-first");
+	/* Age the deadline: about 100 ms of it are left. */
+	usleep(200 * 1000);
+	start = now_ms();
+	assert_int_equal(net_read_line_until(c, &line, deadline, 300, &err),
+			 ST_TEMPFAIL);
+	assert_true(now_ms() - start < 250);
+	assert_string_equal(err.msg, "timed out after 0.3 s waiting for reply");
+	assert_true(net_deadline(-1) < 0);
+	net_close(c);
+	buf_free(&line);
+}
+
 static void serve_close(int fd)
 {
 	close(fd);
@@ -763,6 +799,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_long_line_rejected, stop_server),
 		cmocka_unit_test_teardown(test_eof, stop_server),
 		cmocka_unit_test_teardown(test_timeout, stop_server),
+		cmocka_unit_test_teardown(test_shared_deadline, stop_server),
 		cmocka_unit_test_teardown(test_write_to_closed_peer, stop_server),
 		cmocka_unit_test(test_connection_refused),
 		cmocka_unit_test(test_unresolvable),

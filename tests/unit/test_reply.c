@@ -160,7 +160,7 @@ static void test_line_bound(void **state)
 	for (i = 0; i < REPLY_MAX_LINES; i++)
 		assert_int_equal(feed(&r, "250-x"), REPLY_MORE);
 	assert_int_equal(r.nlines, 200);
-	assert_int_equal(feed(&r, "250 last"), REPLY_BAD);
+	assert_int_equal(feed(&r, "250 last"), REPLY_TOO_BIG);
 
 	/* Exactly 200 lines is fine. */
 	reply_reset(&r);
@@ -187,7 +187,7 @@ static void test_byte_bound(void **state)
 	/* 65 lines of 1000 bytes plus separators pass 64 KiB. */
 	for (i = 0; i < 70 && f == REPLY_MORE; i++)
 		f = reply_feed_line(&r, line, linelen);
-	assert_int_equal(f, REPLY_BAD);
+	assert_int_equal(f, REPLY_TOO_BIG);
 	assert_int_equal(i, 66);
 	assert_true(r.text.len <= REPLY_MAX_BYTES);
 	free(line);
@@ -202,7 +202,7 @@ static void test_byte_bound(void **state)
 	assert_int_equal(r.text.len, REPLY_MAX_BYTES);
 	reply_reset(&r);
 	assert_int_equal(reply_feed_line(&r, line, 4 + REPLY_MAX_BYTES + 1),
-			 REPLY_BAD);
+			 REPLY_TOO_BIG);
 	free(line);
 	reply_free(&r);
 }

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -462,6 +463,90 @@ static void test_auth_refusals(void **state)
 	smtp_free(s);
 }
 
+/* A confused server that quotes back what it did not understand must not
+ * put the password into the transcript or the error message. */
+static void test_auth_echo_redacted(void **state)
+{
+	struct smtp_params p = params(one_rcpt, 1);
+	struct smtp_session *s;
+	char line[128];
+
+	(void)state;
+	p.user = "alice";
+	p.password = "secret";
+	p.allow_plaintext_auth = true;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 AUTH LOGIN");
+	expect_write(s, "AUTH LOGIN\r\n");
+	reply(s, "334 VXNlcm5hbWU6");
+	expect_write_disp(s, "YWxpY2U=\r\n", "********\r\n");
+	reply(s, "334 UGFzc3dvcmQ6");
+	expect_write_disp(s, "c2VjcmV0\r\n", "********\r\n");
+	/* What the driver shows: the reply line, redacted in place. */
+	snprintf(line, sizeof line, "500 5.5.1 Command unrecognized: "
+		 "\"c2VjcmV0\" (secret)");
+	smtp_redact(s, line, strlen(line));
+	assert_string_equal(line, "500 5.5.1 Command unrecognized: "
+			    "\"********\" (******)");
+	reply(s, "500 5.5.1 Command unrecognized: \"c2VjcmV0\" (secret)");
+	finish(s);
+	check_rcpt(s, 0, ST_TEMPFAIL, PEER " at AUTH: 500 5.5.1 Command "
+		   "unrecognized: \"********\" (******)");
+	/* Only the AUTH exchange is redacted: afterwards text stays as sent. */
+	snprintf(line, sizeof line, "221 secret c2VjcmV0");
+	smtp_redact(s, line, strlen(line));
+	assert_string_equal(line, "221 secret c2VjcmV0");
+	smtp_free(s);
+
+	/* PLAIN: its initial response too. */
+	p.tls = TLS_IMPLICIT;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 AUTH PLAIN");
+	expect_write_disp(s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n",
+			  "AUTH PLAIN ********\r\n");
+	reply(s, "501 5.5.2 cannot decode AGFsaWNlAHNlY3JldA==");
+	finish(s);
+	check_rcpt(s, 0, ST_TEMPFAIL, PEER " at AUTH: 501 5.5.2 cannot decode "
+		   "********************");
+	smtp_free(s);
+}
+
+/* The command buffer is reused: once the password line is sent, a
+ * shorter command after it must not leave the password's tail behind
+ * (a later realloc would copy it into freed memory). White box: the
+ * bytes past the new command are still the same allocation. */
+static void test_auth_secret_wiped_from_buffer(void **state)
+{
+	static const char pass[] = "a-long-password-that-is-longer-than-mail-from-0123456789";
+	struct smtp_params p = params(one_rcpt, 1);
+	struct smtp_session *s;
+	struct smtp_output o;
+	char *b64 = auth_base64_encode(pass, strlen(pass));
+	size_t n = strlen(b64) + 2;
+
+	(void)state;
+	p.user = "alice";
+	p.password = pass;
+	p.sender = "";
+	p.tls = TLS_IMPLICIT;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 AUTH LOGIN");
+	expect_write(s, "AUTH LOGIN\r\n");
+	reply(s, "334 VXNlcm5hbWU6");
+	expect_write_disp(s, "YWxpY2U=\r\n", "********\r\n");
+	reply(s, "334 UGFzc3dvcmQ6");
+	assert_int_equal(smtp_next(s, &o), SMTP_WANT_WRITE);
+	assert_int_equal(o.len, n);
+	assert_memory_equal(o.data, b64, n - 2);
+	reply(s, "235 ok");
+	assert_int_equal(smtp_next(s, &o), SMTP_WANT_WRITE);
+	assert_string_equal(o.data, "MAIL FROM:<>\r\n");
+	assert_true(o.len < n);
+	assert_null(memmem(o.data, n, b64 + n - 12, 10));
+	smtp_free(s);
+	free(b64);
+}
+
 /* ---- failures in the transaction ------------------------------------------- */
 
 static void test_mail_refused(void **state)
@@ -912,6 +997,8 @@ int main(void)
 		cmocka_unit_test(test_auth_cram_md5),
 		cmocka_unit_test(test_auth_restricted),
 		cmocka_unit_test(test_auth_refusals),
+		cmocka_unit_test(test_auth_echo_redacted),
+		cmocka_unit_test(test_auth_secret_wiped_from_buffer),
 		cmocka_unit_test(test_mail_refused),
 		cmocka_unit_test(test_no_rcpt_accepted),
 		cmocka_unit_test(test_data_refused),

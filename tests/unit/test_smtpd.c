@@ -404,6 +404,39 @@ static void test_addresses(void **state)
 	result_free(&res);
 }
 
+/* An address intake would refuse is refused at its own command: taken
+ * there and refused after DATA, it would sink the whole message with
+ * every good recipient in it. Bare names are qualified by intake. */
+static void test_addresses_checked_early(void **state)
+{
+	struct recorder r = { 0 };
+	struct session_result res;
+
+	(void)state;
+	run_session("EHLO c\r\n"
+		    "MAIL FROM:<a@-bad-.example>\r\n"
+		    "MAIL FROM:<root>\r\n"
+		    "RCPT TO:<b@-bad-.example>\r\n"
+		    "RCPT TO:<c@bad_domain.example>\r\n"
+		    "RCPT TO:<c@example.org>\r\n"
+		    "RCPT TO:<postmaster>\r\n"
+		    "DATA\r\nSubject: s\r\n\r\nx\r\n.\r\nQUIT\r\n", 0, &r,
+		    &res);
+	assert_int_equal(res.st, ST_OK);
+	expect_replies(&res, "220 ", "250-", "250-", "250-", "250-", "250 ",
+		       "501 5.1.7", "250 2.1.0", "501 5.1.3", "501 5.1.3",
+		       "250 2.1.5", "250 2.1.5", "354 ", "250 2.0.0", "221 ",
+		       NULL);
+	assert_int_equal(r.calls, 1);
+	assert_string_equal(r.sender[0], "root@mx.test.example");
+	assert_string_equal(r.rcpts[0],
+			    "c@example.org postmaster@mx.test.example");
+	assert_non_null(strstr(r.spool[0],
+			       "\r\nFrom: root@mx.test.example\r\n"));
+	recorder_free(&r);
+	result_free(&res);
+}
+
 static void test_size_limit(void **state)
 {
 	struct recorder r = { 0 };
@@ -487,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_other_commands),
 		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_addresses_checked_early),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_dot_rules),
 		cmocka_unit_test(test_write_error),
