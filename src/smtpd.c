@@ -60,6 +60,7 @@ struct data_stream {
 	enum data_state state;
 	bool done;   /* the terminating line was passed through */
 	bool eof;    /* the client's input ended first */
+	long long bytes; /* passed through so far, terminating line included */
 };
 
 struct command {
@@ -532,6 +533,16 @@ static enum cmd_result take_message(struct session *s)
 		st = ST_TEMPFAIL;
 		err_set(&err, "message data was not read to its end");
 	}
+	/* RFC 1870 6.3: exceeding the declared SIZE limit is 552 (RFC 3463
+	 * 5.3.4), not a content error. */
+	if (st == ST_PERMFAIL && s->opts->max_size > 0 &&
+	    ds.bytes > s->opts->max_size) {
+		log_error(NULL, "-bs: message from=<%s> refused: message larger "
+			  "than %ld bytes", s->sender, s->opts->max_size);
+		reply(s, "552 5.3.4 Message size exceeds fixed limit of %ld "
+		      "bytes", s->opts->max_size);
+		goto out;
+	}
 	finish_message(s, &msg, st, &err);
 out:
 	message_free(&msg);
@@ -591,6 +602,7 @@ static ssize_t data_read(void *cookie, char *buf, size_t size)
 			break;
 		}
 		buf[n++] = (char)c;
+		ds->bytes++;
 		ds->state = data_step(ds->state, c);
 		ds->done = ds->state == DS_END;
 	}
