@@ -261,13 +261,10 @@ void smtp_send_cmdf(struct smtp_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	char *text;
-	int n;
 
 	va_start(ap, fmt);
-	n = vasprintf(&text, fmt, ap);
+	text = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		text = xstrdup("");
 	smtp_send_cmd(s, text, NULL);
 	free(text);
 }
