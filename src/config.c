@@ -11,6 +11,7 @@
  */
 #include "ac_config.h"
 
+#include <arpa/inet.h>
 #include <confuse.h>
 #include <limits.h>
 #include <netdb.h>
@@ -62,6 +63,7 @@ static int validate_relay(cfg_t *cfg, cfg_opt_t *opt);
 static const char *relay_problem(cfg_t *sec);
 static bool mechanisms_known(const char *list);
 static bool valid_hostname(const char *s);
+static bool is_ipv6_literal(const char *s);
 static enum status copy_out(cfg_t *cfg, struct config *c,
 			    const struct parse_ctx *ctx, mode_t mode,
 			    struct err *err);
@@ -377,6 +379,10 @@ static const char *relay_problem(cfg_t *sec)
 	if (!valid_hostname(host))
 		return "host must be a host name without spaces or "
 		       "control characters";
+	/* "smtp.example.org:587" would fail as a name that does not
+	 * resolve: a temporary failure, retried forever. Say it now. */
+	if (strchr(host, ':') != NULL && !is_ipv6_literal(host))
+		return "host must not carry a port: use port = N";
 	if (pass && pfile)
 		return "password and password_file exclude each other";
 	if (user && !pass && !pfile)
@@ -412,6 +418,13 @@ static bool mechanisms_known(const char *list)
 }
 
 /* A name fit for EHLO and Message-ID: no spaces or controls, bounded. */
+static bool is_ipv6_literal(const char *s)
+{
+	struct in6_addr a;
+
+	return inet_pton(AF_INET6, s, &a) == 1;
+}
+
 static bool valid_hostname(const char *s)
 {
 	size_t n = strlen(s);

@@ -301,6 +301,8 @@ static void test_relay_structure(void **state)
 		     "only one relay section");
 	expect_error("hostname = x\nrelay {\n host = a\n", 0644,
 		     "bad.conf:2: section opened here is not closed");
+	expect_error("relay {\n host = \"smtp.example.org:587\"\n}\n", 0644,
+		     "host must not carry a port");
 	expect_error("relay {\n host = h\n user = alice\n}\n", 0600,
 		     "neither password nor password_file");
 	expect_error("relay {\n host = h\n password = x\n}\n", 0600,
@@ -367,7 +369,8 @@ static void test_env_not_expanded(void **state)
 		      "log_file = \"/x/${SENDMX_TEST_VAR}/y\"\n"
 		      "temp_dir = '${SENDMX_TEST_VAR}'\n"
 		      "relay {\n"
-		      "  host = ${SENDMX_TEST_VAR:-dflt}\n"
+		      "  host = ${SENDMX_TEST_VAR}\n"
+		      "  ca_path = ${SENDMX_TEST_VAR:-dflt}\n"
 		      "  user = \"u${HOME}\\\"${X'}\"\n"
 		      "  password = \"p$a${SENDMX_TEST_VAR}\\${x}\"\n"
 		      "  ca_file = /etc/$HOME # comment ${SENDMX_TEST_VAR} \"\n"
@@ -375,7 +378,8 @@ static void test_env_not_expanded(void **state)
 	assert_string_equal(cfg->hostname, "${SENDMX_TEST_VAR}");
 	assert_string_equal(cfg->log_file, "/x/${SENDMX_TEST_VAR}/y");
 	assert_string_equal(cfg->temp_dir, "${SENDMX_TEST_VAR}");
-	assert_string_equal(cfg->relay->host, "${SENDMX_TEST_VAR:-dflt}");
+	assert_string_equal(cfg->relay->host, "${SENDMX_TEST_VAR}");
+	assert_string_equal(cfg->relay->ca_path, "${SENDMX_TEST_VAR:-dflt}");
 	assert_string_equal(cfg->relay->user, "u${HOME}\"${X'}");
 	assert_string_equal(cfg->relay->password, "p$a${SENDMX_TEST_VAR}${x}");
 	assert_string_equal(cfg->relay->ca_file, "/etc/$HOME");
