@@ -174,6 +174,9 @@ static void run_relay(struct delivery *d, const struct destination *dest)
 			fail_all(d, dest, ST_TEMPFAIL, text, net_peer(c));
 			goto out;
 		}
+		if (d->transcript)
+			fprintf(d->transcript, "sendmx: TLS: %s\n",
+				net_tls_describe(c));
 	}
 
 	rcpts = xcalloc(dest->n, sizeof *rcpts);

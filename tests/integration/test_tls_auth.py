@@ -140,6 +140,15 @@ def test_implicit_tls(t):
     eq(srv.events("starttls"), [], "STARTTLS under implicit TLS")
 
 
+def test_verbose_names_tls_and_verification(t):
+    for mode in ("starttls", "tls"):
+        srv = auth_server(t, "PLAIN", tls=mode)
+        r, _ = delivered_with_auth(t, srv, tls_config(t, srv, tls=mode), "PLAIN",
+                                   args=("-v", "bob@example.org"))
+        matches(r.err, r"(?m)^sendmx: TLS: TLSv1\.[23] \S+, verified$",
+                "-v TLS line (%s)" % mode)
+
+
 def test_untrusted_certificate_refused(t):
     # verify = true and no ca_file: the system store does not trust the
     # self-signed test certificate.
