@@ -140,6 +140,38 @@ def test_implicit_tls(t):
     eq(srv.events("starttls"), [], "STARTTLS under implicit TLS")
 
 
+def test_acceptance_t_i_through_starttls_auth(t):
+    # The "done when": `sendmx -C conf -t -i < msg` arrives through
+    # a STARTTLS + AUTH relay exactly as sent, Bcc gone, headers completed.
+    srv = auth_server(t, "PLAIN")
+    msg = (b"From: Alice <alice@example.org>\n"
+           b"To: Bob <bob@example.org>\n"
+           b"Cc: carol@example.org\n"
+           b"Bcc: dave@example.org,\n"
+           b"  erin@example.org\n"
+           b"Subject: acceptance\n"
+           b"\n"
+           b"first line\n"
+           b".\n"
+           b"..two dots\n"
+           b"last line\n")
+    r = t.sendmx(["-t", "-i"], msg, config=tls_config(t, srv))
+    t.expect_exit(r, 0)
+    m = srv.only_message()
+    eq((m.tls, m.auth_login), (True, USER), "TLS and AUTH")
+    eq(sorted(m.rcpt_tos), ["bob@example.org", "carol@example.org", "dave@example.org",
+                            "erin@example.org"], "RCPT TO")
+    head, _, body = m.data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    eq(lines[:4], [b"From: Alice <alice@example.org>", b"To: Bob <bob@example.org>",
+                   b"Cc: carol@example.org", b"Subject: acceptance"], "headers as sent")
+    eq(len(lines), 6, "header lines: four sent, Bcc gone, Date and Message-ID added")
+    matches(lines[4].decode(), r"^Date: \w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}$",
+            "Date")
+    matches(lines[5].decode(), r"^Message-ID: <[^<>@\s]+@test\.example\.org>$", "Message-ID")
+    eq(body, b"first line\r\n.\r\n..two dots\r\nlast line\r\n", "body exactly as sent")
+
+
 def test_verbose_names_tls_and_verification(t):
     for mode in ("starttls", "tls"):
         srv = auth_server(t, "PLAIN", tls=mode)
