@@ -110,6 +110,7 @@ void message_init(struct message *m)
 	m->message_id = NULL;
 	address_list_init(&m->rcpts);
 	m->header_lines = 0;
+	m->too_big = false;
 }
 
 void message_free(struct message *m)
@@ -480,6 +481,7 @@ enum status intake_read(FILE *fp, const struct intake_opts *opts,
 		fail(&in, ST_PERMFAIL, "no recipients");
 	if (in.st == ST_OK && (st = spool_rewind(&in.spool, &e)) != ST_OK)
 		fail(&in, st, "%s", e.msg);
+	msg->too_big = in.spool.too_big;
 	if (in.st != ST_OK)
 		goto out;
 	msg->spool_fd = spool_release(&in.spool);

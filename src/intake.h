@@ -42,6 +42,8 @@ struct message {
 	char *message_id;          /* "<...>" as in the header */
 	struct address_list rcpts; /* envelope recipients, deduplicated */
 	size_t header_lines;       /* lines in the header section (for bounds) */
+	bool too_big;              /* refused for max_size (set on failure too):
+				    * -bs answers it with 552, RFC 1870 */
 };
 
 void message_init(struct message *m);

@@ -5,11 +5,10 @@
  * it before we answer the final dot.
  *
  * Command lines are read with a bound and the excess is discarded, never
- * buffered. The DATA section reaches intake through a stream that ends at
- * the terminating "." line, so that intake can never read the SMTP
- * commands that follow it. Intake reads to the dot even when it refuses a
- * message; should it ever stop earlier, the rest is skipped here, so that
- * message text is never taken for commands.
+ * buffered. The DATA section is read by intake itself under the SMTP dot
+ * rule (line_reader.c), which owns where the data ends: it reads up to
+ * the terminating "." line and never past it, also when it refuses the
+ * message, so message text is never taken for commands.
  */
 #include "ac_config.h"
 
@@ -45,24 +44,6 @@ struct session {
 	struct address_list rcpts;
 };
 
-/* Where the DATA stream is in its line structure. */
-enum data_state {
-	DS_LINE_START, DS_IN_LINE,
-	DS_CR,       /* after a CR: CRLF, or a bare CR that ends the line */
-	DS_DOT,      /* "." at the start of a line */
-	DS_DOT_CR,   /* ".\r" */
-	DS_END       /* the terminating "." line has been passed */
-};
-
-/* The DATA section as a stream of its own: it ends after the "." line. */
-struct data_stream {
-	FILE *in;
-	enum data_state state;
-	bool done;   /* the terminating line was passed through */
-	bool eof;    /* the client's input ended first */
-	long long bytes; /* passed through so far, terminating line included */
-};
-
 struct command {
 	const char *verb;
 	enum cmd_result (*run)(struct session *s, const char *arg);
@@ -93,9 +74,6 @@ static enum cmd_result cmd_not_implemented(struct session *s,
 static enum cmd_result take_message(struct session *s);
 static void finish_message(struct session *s, struct message *msg,
 			   enum status st, struct err *err);
-static enum data_state data_step(enum data_state st, int c);
-static ssize_t data_read(void *cookie, char *buf, size_t size);
-static bool data_skip_rest(struct data_stream *ds);
 
 static const struct command commands[] = {
 	{ "EHLO", cmd_ehlo },
@@ -489,11 +467,14 @@ static enum cmd_result cmd_not_implemented(struct session *s,
 	return CMD_CONTINUE;
 }
 
-/* DATA accepted: 354, intake, delivery, the final reply. */
+/*
+ * DATA accepted: 354, intake, delivery, the final reply. intake reads the
+ * data under the SMTP dot rule straight from the client's stream: it
+ * stops after the "." line and reads that far even when it refuses the
+ * message, so the next command is left where read_line finds it.
+ */
 static enum cmd_result take_message(struct session *s)
 {
-	struct data_stream ds = { .in = s->in, .state = DS_LINE_START };
-	cookie_io_functions_t io = { .read = data_read };
 	struct intake_opts io_opts = {
 		.dots = DOT_SMTP,
 		.hostname = s->opts->hostname,
@@ -506,37 +487,18 @@ static enum cmd_result take_message(struct session *s)
 	struct message msg;
 	struct err err;
 	enum status st;
-	bool ended_early;
-	FILE *data;
 
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	if (s->write_failed)
 		return CMD_EOF;
-	message_init(&msg);
-	err_set(&err, "message not accepted");
-	data = fopencookie(&ds, "r", io);
-	if (data == NULL) {
-		st = ST_TEMPFAIL;
-		err_set(&err, "cannot read the message");
-	} else {
-		st = intake_read(data, &io_opts, &s->rcpts, &msg, &err);
-		fclose(data);
-	}
-	/* Intake may stop before the dot (a message too big): skip the
-	 * rest, so that the body is not read as commands. */
-	ended_early = !ds.done;
-	if (!data_skip_rest(&ds)) {
+	st = intake_read(s->in, &io_opts, &s->rcpts, &msg, &err);
+	if (st != ST_OK && feof(s->in)) {
 		r = CMD_EOF;  /* the client vanished: no one to answer */
 		goto out;
 	}
-	if (st == ST_OK && ended_early) {
-		st = ST_TEMPFAIL;
-		err_set(&err, "message data was not read to its end");
-	}
 	/* RFC 1870 6.3: exceeding the declared SIZE limit is 552 (RFC 3463
 	 * 5.3.4), not a content error. */
-	if (st == ST_PERMFAIL && s->opts->max_size > 0 &&
-	    ds.bytes > s->opts->max_size) {
+	if (msg.too_big) {
 		log_error(NULL, "-bs: message from=<%s> refused: message larger "
 			  "than %ld bytes", s->sender, s->opts->max_size);
 		reply(s, "552 5.3.4 Message size exceeds fixed limit of %ld "
@@ -583,74 +545,3 @@ static void finish_message(struct session *s, struct message *msg,
 		reply(s, "554 5.6.0 %s", text);  /* RFC 3463: message content */
 }
 
-/*
- * fopencookie read function: passes the client's bytes through until the
- * line "." (CRLF or bare LF) has been passed, then reports EOF. Reading
- * byte by byte from the client's stdio buffer means nothing after the dot
- * is ever taken from it.
- */
-static ssize_t data_read(void *cookie, char *buf, size_t size)
-{
-	struct data_stream *ds = cookie;
-	size_t n = 0;
-	int c;
-
-	while (n < size && !ds->done && !ds->eof) {
-		c = getc(ds->in);
-		if (c == EOF) {
-			ds->eof = true;
-			break;
-		}
-		buf[n++] = (char)c;
-		ds->bytes++;
-		ds->state = data_step(ds->state, c);
-		ds->done = ds->state == DS_END;
-	}
-	return (ssize_t)n;
-}
-
-/*
- * The end-of-data rule exactly as intake applies it in DOT_SMTP mode: a
- * line is ended by CRLF, LF or a bare CR, and the data by a line holding
- * only "." (RFC 5321 4.1.1.4). Were the two to disagree, intake would
- * either see a premature EOF or this stream would read commands.
- */
-static enum data_state data_step(enum data_state st, int c)
-{
-	switch (st) {
-	case DS_IN_LINE:
-		break;
-	case DS_DOT:
-		if (c == '\n')
-			return DS_END;
-		return c == '\r' ? DS_DOT_CR : DS_IN_LINE;
-	case DS_DOT_CR:
-		if (c == '\n')
-			return DS_END;
-		/* ".\r" was a line of its own: c starts the next one */
-		return data_step(DS_LINE_START, c);
-	case DS_CR:
-		if (c == '\n')
-			return DS_LINE_START;
-		return data_step(DS_LINE_START, c);
-	case DS_LINE_START:
-		if (c == '.')
-			return DS_DOT;
-		break;
-	case DS_END:
-		return DS_END;
-	}
-	if (c == '\r')
-		return DS_CR;
-	return c == '\n' ? DS_LINE_START : DS_IN_LINE;
-}
-
-/* Discards the DATA section up to its end; false when input ended first. */
-static bool data_skip_rest(struct data_stream *ds)
-{
-	char scratch[4096];
-
-	while (!ds->done && !ds->eof)
-		(void)data_read(ds, scratch, sizeof scratch);
-	return ds->done;
-}

@@ -87,6 +87,7 @@ static void put(struct spool *s, const void *p, size_t n)
 	if (s->max_size > 0 && s->size + (off_t)n > s->max_size) {
 		fail(s, ST_PERMFAIL, "message larger than %ld bytes",
 		     s->max_size);
+		s->too_big = true;
 		return;
 	}
 	s->size += (off_t)n;

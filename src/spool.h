@@ -31,6 +31,7 @@ struct spool {
 	size_t header_lines;    /* lines written by spool_write_field */
 	unsigned char hi;       /* OR of header octets written: bit 7 means
 				 * 8-bit data in the header section */
+	bool too_big;           /* refused for max_size */
 	enum status st;         /* first failure */
 	struct err err;         /* its message */
 };

@@ -815,10 +815,12 @@ static void test_max_size(void **state)
 	fx->o.max_size = exact;
 	assert_int_equal(run(fx, msg), ST_OK);
 	assert_int_equal(fx->m.size, exact);
+	assert_false(fx->m.too_big);
 	fx->o.max_size = exact - 1;
 	assert_int_equal(run(fx, msg), ST_PERMFAIL);
 	snprintf(want, sizeof want, "message larger than %ld bytes", exact - 1);
 	assert_string_equal(fx->e.msg, want);
+	assert_true(fx->m.too_big);
 }
 
 static void test_max_header_bytes(void **state)
@@ -833,6 +835,7 @@ static void test_max_header_bytes(void **state)
 	strcpy(in + strlen(FULL_HDR) + 7 + 300, "\n\nb\n");
 	assert_int_equal(run(fx, in), ST_PERMFAIL);
 	assert_string_equal(fx->e.msg, "header section larger than 200 bytes");
+	assert_false(fx->m.too_big);  /* not a SIZE matter (RFC 1870) */
 
 	/* The bound is on headers only: a long first body line passes. */
 	memset(in, 'b', 2500);
