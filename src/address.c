@@ -624,6 +624,14 @@ int address_valid_mailbox(const char *mailbox, int allow_no_domain)
 	return valid_local(mailbox, llen) && valid_domain(domain);
 }
 
+char *address_qualify(const char *mailbox, const char *domain)
+{
+	if (*mailbox == '\0' || domain == NULL || *domain == '\0' ||
+	    address_domain(mailbox) != NULL)
+		return xstrdup(mailbox);
+	return xasprintf("%s@%s", mailbox, domain);
+}
+
 const char *address_domain(const char *mailbox)
 {
 	const char *p, *at = NULL;

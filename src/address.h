@@ -56,6 +56,12 @@ enum status address_parse_envelope(const char *text, char **out,
  * 4.1.2 Mailbox, or a bare local part when allow_no_domain). */
 int address_valid_mailbox(const char *mailbox, int allow_no_domain);
 
+/* An allocated copy of mailbox, with "@domain" appended when it is a
+ * bare local name ("root") and domain is neither NULL nor "": RFC 5321
+ * 4.1.2 wants a domain in MAIL FROM and RCPT TO, and sendmail qualifies
+ * with its own name ($j). The null sender "" stays "". */
+char *address_qualify(const char *mailbox, const char *domain);
+
 /* Returns a pointer to the domain part of mailbox (after the last '@'
  * outside quotes), or NULL when there is none. */
 const char *address_domain(const char *mailbox);

@@ -350,6 +350,7 @@ static void finish_headers(struct intake *in)
 
 static bool envelope_sender(struct intake *in)
 {
+	char *qualified;
 	struct err e;
 
 	if (in->o->sender == NULL) {
@@ -376,13 +377,9 @@ static bool envelope_sender(struct intake *in)
 	/* A bare name ("-f root", "MAIL FROM:<root>") is qualified here, not
 	 * later: the generated From must be an RFC 5322 3.4.1 addr-spec,
 	 * which has a domain. */
-	if (*in->sender != '\0' && in->o->hostname != NULL &&
-	    *in->o->hostname != '\0' && address_domain(in->sender) == NULL) {
-		char *q = xasprintf("%s@%s", in->sender, in->o->hostname);
-
-		free(in->sender);
-		in->sender = q;
-	}
+	qualified = address_qualify(in->sender, in->o->hostname);
+	free(in->sender);
+	in->sender = qualified;
 	return true;
 }
 

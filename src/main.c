@@ -21,6 +21,7 @@
 #include "deliver.h"
 #include "intake.h"
 #include "log.h"
+#include "recipients.h"
 #include "route.h"
 #include "smtpd.h"
 #include "util.h"
@@ -36,7 +37,6 @@ static const char *caller_login(void);
 static void make_queue_id(char *id, size_t size);
 static int parse_cmdline_rcpts(const struct invocation *inv,
 			       struct address_list *out);
-static void qualify(char **mailbox, const char *hostname);
 static enum status deliver_taken(const struct run *run, struct message *msg,
 				 const char *qid, long long arrival,
 				 struct buf *failures, size_t *nsent);
@@ -204,20 +204,6 @@ static int parse_cmdline_rcpts(const struct invocation *inv,
 	return 0;
 }
 
-/* -bv: a bare local name ("root") gets this host's name, as intake
- * qualifies it for delivery (sendmail's $j; RFC 5321 requires a domain
- * in RCPT TO). */
-static void qualify(char **mailbox, const char *hostname)
-{
-	char *q;
-
-	if (**mailbox == '\0' || address_domain(*mailbox) != NULL)
-		return;
-	q = xasprintf("%s@%s", *mailbox, hostname);
-	free(*mailbox);
-	*mailbox = q;
-}
-
 static void intake_options(const struct run *run, struct intake_opts *o)
 {
 	memset(o, 0, sizeof *o);
@@ -373,18 +359,22 @@ static int mode_verify(const struct run *run)
 		goto out;
 	}
 	for (size_t i = 0; i < rcpts.n; i++) {
-		char *m = xstrdup(rcpts.items[i].mailbox);
+		const char *m = rcpts.items[i].mailbox;
+		struct address_list one;
 		struct next_hop hop;
+		struct err err;
 
-		qualify(&m, run->cfg->hostname);
-		/* What -bm would refuse (exit 65) is not "deliverable". */
-		if (!address_valid_mailbox(m, 0)) {
-			printf("%s: undeliverable: not a valid address for "
-			       "SMTP\n", m);
+		/* The check and qualification intake applies: what -bm would
+		 * refuse (exit 65) is not "deliverable". */
+		address_list_init(&one);
+		if (recipients_add(&one, NULL, m, run->cfg->hostname, "",
+				   &err) != ST_OK) {
+			printf("%s: undeliverable: %s\n", m, err.msg);
 			rc = EX_DATAERR;
-			free(m);
+			address_list_free(&one);
 			continue;
 		}
+		m = one.items[0].mailbox;
 		hop = route_recipient(run->cfg, m);
 		if (hop.kind == HOP_RELAY) {
 			const struct relay_config *r = hop.relay;
@@ -402,7 +392,7 @@ static int mode_verify(const struct run *run)
 			if (rc == EX_OK)
 				rc = EX_UNAVAILABLE;
 		}
-		free(m);
+		address_list_free(&one);
 	}
 out:
 	address_list_free(&rcpts);

@@ -31,7 +31,7 @@ enum status recipients_add(struct address_list *l, const char *display,
 			   const char *mailbox, const char *domain,
 			   const char *where, struct err *err)
 {
-	char *qualified = NULL;
+	char *qualified;
 	size_t i;
 
 	if (has_control_chars(mailbox)) {
@@ -44,17 +44,14 @@ enum status recipients_add(struct address_list *l, const char *display,
 			where);
 		return ST_PERMFAIL;
 	}
-	/* RFC 5321 4.1.2 wants a domain in RCPT TO; sendmail qualifies a
-	 * bare name with $j. Done before the comparison, or "root" and
-	 * "root@domain" would be delivered twice. */
-	if (domain != NULL && *domain != '\0' &&
-	    address_domain(mailbox) == NULL)
-		mailbox = qualified = xasprintf("%s@%s", mailbox, domain);
+	/* Qualified before the comparison, or "root" and "root@domain"
+	 * would be delivered twice. */
+	qualified = address_qualify(mailbox, domain);
 	for (i = 0; i < l->n; i++) {
-		if (same_mailbox(l->items[i].mailbox, mailbox))
+		if (same_mailbox(l->items[i].mailbox, qualified))
 			goto out;
 	}
-	address_list_add(l, display, mailbox);
+	address_list_add(l, display, qualified);
 out:
 	free(qualified);
 	return ST_OK;

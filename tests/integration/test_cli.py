@@ -140,6 +140,16 @@ def test_bv_invalid_address_not_deliverable(t):
     nothing_arrived(srv)
 
 
+def test_bv_qualifies_bare_names_as_delivery_does(t):
+    srv, conf = setup(t)
+    r = t.sendmx(["-bv", "root", "root@test.example.org"], b"", config=conf)
+    t.expect_exit(r, 0)
+    eq(len(r.out.splitlines()), 2, "one line per recipient given")
+    for line in r.out.splitlines():
+        matches(line, r"^root@test\.example\.org: deliverable via relay", "-bv line")
+    nothing_arrived(srv)
+
+
 def test_bv_without_relay(t):
     conf = t.relay_config(relay=False)
     r = t.sendmx(["-bv", "bob@example.org"], b"", config=conf)

@@ -361,6 +361,26 @@ static void test_domain(void **state)
 	assert_null(address_domain(NULL));
 }
 
+static void check_qualify(const char *mailbox, const char *domain,
+			  const char *want)
+{
+	char *q = address_qualify(mailbox, domain);
+
+	assert_string_equal(q, want);
+	free(q);
+}
+
+static void test_qualify(void **state)
+{
+	(void)state;
+	check_qualify("root", "web1.example.org", "root@web1.example.org");
+	check_qualify("\"a@b\"", "h.org", "\"a@b\"@h.org");
+	check_qualify("bob@example.org", "h.org", "bob@example.org");
+	check_qualify("", "h.org", "");  /* the null sender */
+	check_qualify("root", "", "root");
+	check_qualify("root", NULL, "root");
+}
+
 static void test_list_add(void **state)
 {
 	struct address_list l;
@@ -514,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_envelope_errors),
 		cmocka_unit_test(test_valid_mailbox),
 		cmocka_unit_test(test_domain),
+		cmocka_unit_test(test_qualify),
 		cmocka_unit_test(test_list_add),
 		cmocka_unit_test(test_lex_tokens),
 		cmocka_unit_test(test_lex_errors),
