@@ -368,6 +368,11 @@ static enum status apply_o(const char *value, struct invocation *inv,
 	 * queues like 'q'. */
 	if (value[1] != '\0' && value[2] == '\0' && strchr("ibqd", value[1])) {
 		inv->delivery_mode = value[1];
+		/* Only -odi is what sendmx does until the queue exists; -v
+		 * says so for the others rather than pretend. */
+		if (value[1] != 'i')
+			add_ignored(inv, 'o', "", value, "no queue yet: the "
+				    "message is delivered at once");
 		return ST_OK;
 	}
 	clean = sanitize(value);

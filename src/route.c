@@ -10,11 +10,11 @@
 
 #include <stddef.h>
 
-#include "address.h"
 #include "route.h"
 
 struct next_hop route_recipient(const struct config *cfg, const char *rcpt)
 {
+	(void)rcpt;  /* every recipient takes the one relay, for now */
 	struct next_hop hop = { .kind = HOP_NONE };
 
 	if (cfg->relay != NULL) {
@@ -22,7 +22,6 @@ struct next_hop route_recipient(const struct config *cfg, const char *rcpt)
 		hop.relay = cfg->relay;
 		return hop;
 	}
-	hop.domain = address_domain(rcpt);
 	hop.reason = "no relay configured (direct MX delivery is not "
 		     "available yet)";
 	return hop;

@@ -8,14 +8,12 @@
 
 enum hop_kind {
 	HOP_RELAY,   /* a configured smarthost */
-	HOP_MX,      /* the recipient domain's MX hosts (direct delivery) */
 	HOP_NONE     /* no way to deliver: reason says why */
 };
 
 struct next_hop {
 	enum hop_kind kind;
 	const struct relay_config *relay; /* HOP_RELAY */
-	const char *domain;               /* HOP_MX: points into the address */
 	const char *reason;               /* HOP_NONE: static text */
 };
 
