@@ -55,6 +55,9 @@ static enum status stream_body(struct delivery *d, struct conn *c,
 			       int timeout_ms, struct err *err);
 static void show(FILE *t, const char *prefix, const char *text);
 static void log_outcomes(struct delivery *d);
+static enum status start_tls(struct delivery *d, struct conn *c,
+			     const struct relay_config *relay,
+			     struct err *err);
 static int data_timeout_ms(const struct config *cfg);
 
 static void set_outcome(struct delivery *d, size_t i, enum status st,
@@ -165,18 +168,10 @@ static void run_relay(struct delivery *d, const struct destination *dest)
 	}
 	if (d->transcript)
 		fprintf(d->transcript, "sendmx: connected to %s\n", net_peer(c));
-	if (relay->tls == TLS_IMPLICIT) {
-		struct tls_params tp = { relay->host, relay->verify,
-					 relay->ca_file, relay->ca_path };
-
-		if (net_start_tls(c, &tp, connect_ms, &err) != ST_OK) {
-			text = xasprintf("%s at TLS: %s", net_peer(c), err.msg);
-			fail_all(d, dest, ST_TEMPFAIL, text, net_peer(c));
-			goto out;
-		}
-		if (d->transcript)
-			fprintf(d->transcript, "sendmx: TLS: %s\n",
-				net_tls_describe(c));
+	if (relay->tls == TLS_IMPLICIT && start_tls(d, c, relay, &err) != ST_OK) {
+		text = xasprintf("%s at TLS: %s", net_peer(c), err.msg);
+		fail_all(d, dest, ST_TEMPFAIL, text, net_peer(c));
+		goto out;
 	}
 
 	rcpts = xcalloc(dest->n, sizeof *rcpts);
@@ -235,22 +230,12 @@ static void drive(struct delivery *d, struct conn *c,
 			else
 				smtp_on_io_error(s, err.msg);
 			break;
-		case SMTP_WANT_TLS: {
-			struct tls_params tp = { relay->host, relay->verify,
-						 relay->ca_file, relay->ca_path };
-			int ms = d->cfg->connect_timeout * 1000;
-
-			if (net_start_tls(c, &tp, ms, &err) == ST_OK) {
-				if (d->transcript)
-					fprintf(d->transcript,
-						"sendmx: TLS: %s\n",
-						net_tls_describe(c));
+		case SMTP_WANT_TLS:
+			if (start_tls(d, c, relay, &err) == ST_OK)
 				smtp_on_tls(s, true, NULL);
-			} else {
+			else
 				smtp_on_tls(s, false, err.msg);
-			}
 			break;
-		}
 		case SMTP_WANT_BODY:
 			show(d->transcript, ">>> ", "(message body)\r\n.");
 			if (stream_body(d, c, data_timeout_ms(d->cfg), &err) ==
@@ -264,6 +249,23 @@ static void drive(struct delivery *d, struct conn *c,
 		}
 	}
 	reply_free(&r);
+}
+
+/* TLS on c, implicit or after STARTTLS, verified as the relay's config
+ * says, within connect_timeout (the handshake belongs to connecting). */
+static enum status start_tls(struct delivery *d, struct conn *c,
+			     const struct relay_config *relay,
+			     struct err *err)
+{
+	struct tls_params tp = { relay->host, relay->verify, relay->ca_file,
+				 relay->ca_path };
+
+	if (net_start_tls(c, &tp, d->cfg->connect_timeout * 1000, err) !=
+	    ST_OK)
+		return ST_TEMPFAIL;
+	if (d->transcript)
+		fprintf(d->transcript, "sendmx: TLS: %s\n", net_tls_describe(c));
+	return ST_OK;
 }
 
 static int data_timeout_ms(const struct config *cfg)
