@@ -105,21 +105,6 @@ bool header_add_raw(struct header_block *h, const char *raw)
 }
 
 /* RFC 5322 2.2.3: a continuation line belongs to the field above it. */
-bool header_continue(struct header_block *h, const char *line)
-{
-	struct header_field *f;
-	char *raw;
-
-	if (h->n == 0)
-		return false;
-	f = &h->fields[h->n - 1];
-	raw = xasprintf("%s\r\n%s", f->raw, line);
-	free(f->raw);
-	f->raw = raw;
-	h->bytes += 2 + strlen(line);
-	return true;
-}
-
 void header_add(struct header_block *h, const char *name, const char *value,
 		bool prepend)
 {

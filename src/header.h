@@ -28,10 +28,6 @@ void header_free(struct header_block *h);
  * the first ':'). Returns false if raw has no valid "name:" prefix. */
 bool header_add_raw(struct header_block *h, const char *raw);
 
-/* Appends a continuation line (already without its line ending) to the
- * last field: folding (RFC 5322 2.2.3). Returns false if there is no field. */
-bool header_continue(struct header_block *h, const char *line);
-
 /* Adds "name: value" at the end (or, with prepend, at the start). */
 void header_add(struct header_block *h, const char *name, const char *value,
 		bool prepend);

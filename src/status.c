@@ -22,20 +22,3 @@ void err_set(struct err *e, const char *fmt, ...)
 	va_end(ap);
 }
 
-enum status status_worse(enum status a, enum status b)
-{
-	return a > b ? a : b;
-}
-
-const char *status_name(enum status s)
-{
-	switch (s) {
-	case ST_OK:
-		return "ok";
-	case ST_TEMPFAIL:
-		return "tempfail";
-	case ST_PERMFAIL:
-		return "permfail";
-	}
-	return "?";
-}

@@ -32,10 +32,4 @@ void err_set(struct err *e, const char *fmt, ...)
 void err_vset(struct err *e, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
-/* Returns the worse of two statuses: PERMFAIL > TEMPFAIL > OK. */
-enum status status_worse(enum status a, enum status b);
-
-/* "ok", "tempfail", "permfail". */
-const char *status_name(enum status s);
-
 #endif

@@ -162,17 +162,6 @@ void buf_appendf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-void buf_consume(struct buf *b, size_t n)
-{
-	if (n >= b->len) {
-		buf_reset(b);
-		return;
-	}
-	memmove(b->data, b->data + n, b->len - n);
-	b->len -= n;
-	b->data[b->len] = '\0';
-}
-
 static int ascii_tolower(int c)
 {
 	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
@@ -197,12 +186,6 @@ int ascii_strncasecmp(const char *a, const char *b, size_t n)
 			return ca - cb;
 	}
 	return 0;
-}
-
-void ascii_lower(char *s)
-{
-	for (; *s; s++)
-		*s = (char)ascii_tolower((unsigned char)*s);
 }
 
 bool has_control_chars(const char *s)

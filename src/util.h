@@ -43,13 +43,10 @@ void buf_append(struct buf *b, const void *p, size_t n);
 void buf_appends(struct buf *b, const char *s);
 void buf_appendf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Removes the first n bytes. */
-void buf_consume(struct buf *b, size_t n);
 
 /* ASCII case-insensitive helpers independent of locale. */
 int ascii_strcasecmp(const char *a, const char *b);
 int ascii_strncasecmp(const char *a, const char *b, size_t n);
-void ascii_lower(char *s);
 
 /* True if s contains CR, LF, NUL-free control characters (< 0x20 or 0x7f).
  * Used to validate anything that reaches an SMTP command or header. */
