@@ -157,11 +157,8 @@ static void add_ignored(struct invocation *inv, char flag, const char *sep,
 static char *sanitize(const char *s)
 {
 	char *copy = xstrdup(s);
-	char *p;
 
-	for (p = copy; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	replace_controls(copy, strlen(copy), '?');
 	return copy;
 }
 

@@ -394,14 +394,11 @@ static char *clean_copy(const struct smtp_session *s, const char *p,
 			size_t n)
 {
 	char *copy = xmalloc(n + 1);
-	size_t i;
 
 	memcpy(copy, p, n);
 	copy[n] = '\0';
 	smtp_redact(s, copy, n);
-	for (i = 0; i < n; i++)
-		if ((unsigned char)copy[i] < 0x20 || copy[i] == 0x7f)
-			copy[i] = '?';
+	replace_controls(copy, n, '?');
 	return copy;
 }
 

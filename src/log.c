@@ -30,7 +30,6 @@ static struct {
 
 static void log_line(int prio, const char *qid, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
-static void strip_controls(char *s, size_t from);
 static void write_file_line(const char *text);
 static void write_syslog(int prio, const char *text);
 
@@ -40,7 +39,7 @@ void log_open(const char *log_file, bool use_syslog, const char *user)
 	sink.use_syslog = use_syslog;
 	if (user) {
 		sink.user = xasprintf("user=%s: ", user);
-		strip_controls(sink.user, 0);
+		replace_controls(sink.user, strlen(sink.user), ' ');
 	}
 	if (log_file == NULL)
 		return;
@@ -96,8 +95,7 @@ void log_error(const char *qid, const char *fmt, ...)
 static void log_line(int prio, const char *qid, const char *fmt, va_list ap)
 {
 	struct buf text;
-	va_list copy;
-	int n;
+	char *msg;
 
 	if (sink.fd < 0 && !sink.use_syslog)
 		return;
@@ -106,33 +104,16 @@ static void log_line(int prio, const char *qid, const char *fmt, va_list ap)
 		buf_appends(&text, sink.user);
 	if (qid)
 		buf_appendf(&text, "%s: ", qid);
-	va_copy(copy, ap);
-	n = vsnprintf(NULL, 0, fmt, copy);
-	va_end(copy);
-	if (n >= 0) {
-		char *msg = xmalloc((size_t)n + 1);
-		vsnprintf(msg, (size_t)n + 1, fmt, ap);
-		buf_append(&text, msg, (size_t)n);
-		free(msg);
-	}
-	if (text.data == NULL)
-		buf_appends(&text, "");
+	msg = xvasprintf(fmt, ap);
+	buf_appends(&text, msg);
+	free(msg);
 	/* The qid is ours, but cleaning the whole line costs nothing. */
-	strip_controls(text.data, 0);
+	replace_controls(text.data, text.len, ' ');
 	if (sink.fd >= 0)
 		write_file_line(text.data);
 	if (sink.use_syslog)
 		write_syslog(prio, text.data);
 	buf_free(&text);
-}
-
-static void strip_controls(char *s, size_t from)
-{
-	unsigned char *p;
-
-	for (p = (unsigned char *)s + from; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = ' ';
 }
 
 /* "2026-11-22T15:11:39+0000 sendmx[1234]: " + text + "\n", one write. */

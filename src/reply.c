@@ -99,14 +99,9 @@ static void detect_enhanced(struct smtp_reply *r, const char *p, size_t len)
 static void append_clean(struct buf *b, const char *p, size_t len)
 {
 	size_t start = b->len;
-	size_t i;
 
 	buf_append(b, p, len);
-	for (i = start; i < b->len; i++) {
-		unsigned char c = (unsigned char)b->data[i];
-		if (c < 0x20 || c == 0x7f)
-			b->data[i] = '?';
-	}
+	replace_controls(b->data + start, len, '?');
 }
 
 enum reply_feed reply_feed_line(struct smtp_reply *r, const char *line,

@@ -208,13 +208,11 @@ static void reply_part(struct session *s, const char *fmt, ...)
  * reply line: no controls, bounded. */
 static void clean_text(const char *in, char *out, size_t cap)
 {
-	size_t n = 0;
+	size_t n = in ? strnlen(in, cap - 1) : 0;
 
-	for (; in && *in && n + 1 < cap; in++, n++) {
-		unsigned char c = (unsigned char)*in;
-		out[n] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-	}
+	memcpy(out, in ? in : "", n);
 	out[n] = '\0';
+	replace_controls(out, n, ' ');
 }
 
 static void reset_transaction(struct session *s)

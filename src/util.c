@@ -198,6 +198,13 @@ bool has_control_chars(const char *s)
 	return false;
 }
 
+void replace_controls(char *p, size_t n, char with)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			p[i] = with;
+}
+
 long long now_ms(void)
 {
 	struct timespec ts;

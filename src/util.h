@@ -52,6 +52,11 @@ int ascii_strncasecmp(const char *a, const char *b, size_t n);
  * Used to validate anything that reaches an SMTP command or header. */
 bool has_control_chars(const char *s);
 
+/* Replaces each control octet (< 0x20, NUL included, or 0x7f) of the n
+ * bytes at p with `with`: for text from elsewhere shown on a terminal,
+ * in a log or in a reply, where a CR or an escape sequence does harm. */
+void replace_controls(char *p, size_t n, char with);
+
 /* Monotonic clock in milliseconds. */
 long long now_ms(void);
 
