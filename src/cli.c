@@ -59,8 +59,8 @@ static const char usage_text[] =
 	"  -od<mode>     delivery mode: i, b, q or d\n"
 	"  --version     print the version\n"
 	"  --            end of options\n"
-	"Accepted and ignored: -o<option>, -N dsn, -R ret, -V envid, -B type,\n"
-	"  -L tag, -h hops, -G, -U, -n, -m\n";
+	"Accepted and ignored: -o<option>, -O name=value, -N dsn, -R ret,\n"
+	"  -V envid, -B type, -L tag, -h hops, -G, -U, -n, -m\n";
 
 const char *cli_usage(void)
 {
