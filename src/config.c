@@ -24,57 +24,43 @@
 #include <unistd.h>
 
 #include "conf_escape.h"
-#include "config.h"
+#include "config_int.h"
 #include "secret.h"
 #include "util.h"
 
-#define HOSTNAME_MAX 255                /* RFC 1035 2.3.4 */
 /* Seconds become int milliseconds (net.c, smtp.c); more would overflow. */
 #define SECONDS_MAX (INT_MAX / 1000)
 
+struct parse_ctx *config_current_ctx;
+
 extern char **environ;
 
-/* What the libconfuse callbacks need; they get no user pointer. */
-struct parse_ctx {
-	const char *path;
-	struct err *err;
-	bool failed;
-	int relay_line;  /* line where the relay section ends, for later errors */
-};
-
-static struct parse_ctx *current_ctx;
-
-static void free_relay(struct relay_config *r);
 static cfg_t *new_cfg(void);
 static void on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap);
-static void ctx_fail(const char *path, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value,
-		     void *result);
 static long last_int(cfg_opt_t *opt);
 static int validate_range(cfg_t *cfg, cfg_opt_t *opt, long min, long max);
 static int validate_nonneg(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_seconds(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_positive_seconds(cfg_t *cfg, cfg_opt_t *opt);
-static int validate_port(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_hostname(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_path(cfg_t *cfg, cfg_opt_t *opt);
-static int validate_relay(cfg_t *cfg, cfg_opt_t *opt);
-static const char *relay_problem(cfg_t *sec);
-static bool mechanisms_known(const char *list);
-static bool valid_hostname(const char *s);
-static bool is_ipv6_literal(const char *s);
 static enum status copy_out(cfg_t *cfg, struct config *c,
 			    const struct parse_ctx *ctx, mode_t mode,
 			    struct err *err);
 static enum status check_strings(const struct config *c, const char *path,
 				 struct err *err);
-static enum status copy_relay(cfg_t *sec, struct relay_config *r,
-			      const struct parse_ctx *ctx, mode_t mode,
-			      struct err *err);
-static char *dup_or_null(const char *s);
 static char *default_hostname(void);
-static void wipe_cfg_password(cfg_t *cfg);
+static int parse_mx_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+			void *result);
+static int parse_ip_version(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+			    void *result);
+static int parse_delivery_mode(cfg_t *cfg, cfg_opt_t *opt,
+			       const char *value, void *result);
+static int parse_duration_opt(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+			      void *result);
+static int validate_positive(cfg_t *cfg, cfg_opt_t *opt);
+static int validate_intervals(cfg_t *cfg, cfg_opt_t *opt);
+static void copy_delivery(cfg_t *cfg, struct config *c);
 
 const char *config_default_path(void)
 {
@@ -112,14 +98,14 @@ enum status config_load(const char *path, struct config **out,
 			goto out;
 		ctx.path = path;
 		ctx.err = err;
-		current_ctx = &ctx;
+		config_current_ctx = &ctx;
 		/* Belt and braces: should the rewrite ever miss a form the
 		 * lexer expands, it finds no caller's variable to expand. */
 		saved_env = environ;
 		environ = empty_env;
 		rc = cfg_parse_buf(cfg, safe.data);
 		environ = saved_env;
-		current_ctx = NULL;
+		config_current_ctx = NULL;
 		if (rc != CFG_SUCCESS || ctx.failed) {
 			if (!ctx.failed)
 				err_set(err, "%s: cannot parse", path);
@@ -130,7 +116,7 @@ enum status config_load(const char *path, struct config **out,
 	st = copy_out(cfg, c, &ctx, mode, err);
 out:
 	if (cfg) {
-		wipe_cfg_password(cfg);
+		config_wipe_passwords(cfg);
 		cfg_free(cfg);
 	}
 	/* Both buffers may hold an inline password. */
@@ -140,6 +126,8 @@ out:
 		explicit_bzero(safe.data, safe.cap);
 	buf_free(&text);
 	buf_free(&safe);
+	free(ctx.route_lines);
+	free(ctx.sender_route_lines);
 	if (st != ST_OK) {
 		config_free(c);
 		c = NULL;
@@ -148,51 +136,25 @@ out:
 	return st;
 }
 
-static void free_relay(struct relay_config *r)
-{
-	if (r == NULL)
-		return;
-	free(r->host);
-	free(r->user);
-	if (r->password) {
-		explicit_bzero(r->password, strlen(r->password));
-		free(r->password);
-	}
-	free(r->ca_file);
-	free(r->ca_path);
-	free(r->auth_mechanisms);
-	free(r);
-}
-
 void config_free(struct config *cfg)
 {
 	if (cfg == NULL)
 		return;
 	free(cfg->path);
 	free(cfg->hostname);
-	free_relay(cfg->relay);
+	config_free_relays(cfg);
 	free(cfg->log_file);
 	free(cfg->temp_dir);
+	free(cfg->dns_servers);
+	free(cfg->queue_dir);
+	free(cfg->retry_intervals);
+	free(cfg->postmaster);
 	free(cfg);
 }
 
 
 static cfg_t *new_cfg(void)
 {
-	static cfg_opt_t relay_opts[] = {
-		CFG_STR("host", NULL, CFGF_NONE),
-		CFG_INT("port", 0, CFGF_NODEFAULT),
-		CFG_INT_CB("tls", TLS_STARTTLS, CFGF_NONE, parse_tls),
-		CFG_STR("user", NULL, CFGF_NONE),
-		CFG_STR("password", NULL, CFGF_NONE),
-		CFG_STR("password_file", NULL, CFGF_NONE),
-		CFG_STR("ca_file", NULL, CFGF_NONE),
-		CFG_STR("ca_path", NULL, CFGF_NONE),
-		CFG_BOOL("verify", cfg_true, CFGF_NONE),
-		CFG_BOOL("allow_plaintext_auth", cfg_false, CFGF_NONE),
-		CFG_STR("auth_mechanisms", NULL, CFGF_NONE),
-		CFG_END()
-	};
 	static cfg_opt_t opts[] = {
 		CFG_STR("hostname", NULL, CFGF_NONE),
 		CFG_INT("timeout", 0, CFGF_NONE),
@@ -201,9 +163,31 @@ static cfg_t *new_cfg(void)
 		CFG_BOOL("syslog", cfg_true, CFGF_NONE),
 		CFG_INT("max_message_size", 0, CFGF_NONE),
 		CFG_STR("temp_dir", "/tmp", CFGF_NONE),
+		CFG_STR("dns_servers", NULL, CFGF_NONE),
+		CFG_INT("dns_timeout", 10, CFGF_NONE),
+		CFG_INT("mx_port", 25, CFGF_NONE),
+		CFG_INT_CB("ip_version", IP_ANY, CFGF_NONE, parse_ip_version),
+		CFG_INT_CB("mx_tls", MX_TLS_OPPORTUNISTIC, CFGF_NONE,
+			   parse_mx_tls),
+		CFG_BOOL("allow_loopback_mx", cfg_false, CFGF_NONE),
+		CFG_INT("max_connections", 8, CFGF_NONE),
+		CFG_INT("max_rcpt_per_transaction", 100, CFGF_NONE),
+		CFG_STR("queue_dir", LOCALSTATEDIR "/spool/sendmx", CFGF_NONE),
+		CFG_INT_CB("delivery_mode", DELIVER_INTERACTIVE, CFGF_NONE,
+			   parse_delivery_mode),
+		CFG_INT_CB("submit_timeout", 30, CFGF_NONE,
+			   parse_duration_opt),
+		CFG_INT_LIST_CB("retry_intervals", "{5m, 10m, 20m, 40m, 1h}",
+				CFGF_NONE, parse_duration_opt),
+		CFG_INT_CB("queue_lifetime", 5 * 86400, CFGF_NONE,
+			   parse_duration_opt),
+		CFG_STR("postmaster", NULL, CFGF_NONE),
 		/* MULTI only so that a second relay section can be refused:
 		 * without it libconfuse silently merges the two. */
-		CFG_SEC("relay", relay_opts, CFGF_MULTI),
+		CFG_SEC("relay", config_relay_opts, CFGF_MULTI),
+		CFG_SEC("route", config_relay_opts, CFGF_MULTI | CFGF_TITLE),
+		CFG_SEC("sender_route", config_relay_opts,
+			CFGF_MULTI | CFGF_TITLE),
 		CFG_END()
 	};
 	cfg_t *cfg = cfg_init(opts, CFGF_NONE);
@@ -217,18 +201,32 @@ static cfg_t *new_cfg(void)
 	cfg_set_validate_func(cfg, "timeout", validate_seconds);
 	cfg_set_validate_func(cfg, "max_message_size", validate_nonneg);
 	cfg_set_validate_func(cfg, "connect_timeout", validate_positive_seconds);
-	cfg_set_validate_func(cfg, "relay|port", validate_port);
+	cfg_set_validate_func(cfg, "relay|port", config_validate_port);
+	cfg_set_validate_func(cfg, "route|port", config_validate_port);
+	cfg_set_validate_func(cfg, "sender_route|port", config_validate_port);
+	cfg_set_validate_func(cfg, "mx_port", config_validate_port);
+	cfg_set_validate_func(cfg, "dns_timeout", validate_positive_seconds);
+	cfg_set_validate_func(cfg, "max_connections", validate_positive);
+	cfg_set_validate_func(cfg, "max_rcpt_per_transaction",
+			      validate_positive);
+	cfg_set_validate_func(cfg, "retry_intervals", validate_intervals);
+	cfg_set_validate_func(cfg, "queue_lifetime", validate_positive);
+	cfg_set_validate_func(cfg, "submit_timeout", validate_positive_seconds);
+	cfg_set_validate_func(cfg, "queue_dir", validate_path);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
 	cfg_set_validate_func(cfg, "log_file", validate_path);
 	cfg_set_validate_func(cfg, "temp_dir", validate_path);
-	cfg_set_validate_func(cfg, "relay", validate_relay);
+	cfg_set_validate_func(cfg, "relay", config_validate_relay);
+	cfg_set_validate_func(cfg, "route", config_validate_route);
+	cfg_set_validate_func(cfg, "sender_route",
+			      config_validate_sender_route);
 	return cfg;
 }
 
 /* Keeps the first message: later ones are usually consequences of it. */
 static void on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 {
-	struct parse_ctx *ctx = current_ctx;
+	struct parse_ctx *ctx = config_current_ctx;
 	char msg[512];
 
 	if (ctx == NULL || ctx->failed)
@@ -243,9 +241,9 @@ static void on_cfg_error(cfg_t *cfg, const char *fmt, va_list ap)
 	ctx->failed = true;
 }
 
-static void ctx_fail(const char *path, int line, const char *fmt, ...)
+void config_fail(const char *path, int line, const char *fmt, ...)
 {
-	struct parse_ctx *ctx = current_ctx;
+	struct parse_ctx *ctx = config_current_ctx;
 	char msg[512];
 	va_list ap;
 
@@ -258,7 +256,7 @@ static void ctx_fail(const char *path, int line, const char *fmt, ...)
 	ctx->failed = true;
 }
 
-static int parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+int config_parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 		     void *result)
 {
 	long *mode = result;
@@ -311,7 +309,7 @@ static int validate_positive_seconds(cfg_t *cfg, cfg_opt_t *opt)
 	return validate_range(cfg, opt, 1, SECONDS_MAX);
 }
 
-static int validate_port(cfg_t *cfg, cfg_opt_t *opt)
+int config_validate_port(cfg_t *cfg, cfg_opt_t *opt)
 {
 	long v = last_int(opt);
 
@@ -324,7 +322,7 @@ static int validate_port(cfg_t *cfg, cfg_opt_t *opt)
 
 static int validate_hostname(cfg_t *cfg, cfg_opt_t *opt)
 {
-	if (!valid_hostname(cfg_opt_getnstr(opt, 0))) {
+	if (!config_valid_hostname(cfg_opt_getnstr(opt, 0))) {
 		cfg_error(cfg, "hostname must be a host name without spaces "
 			  "or control characters");
 		return -1;
@@ -344,88 +342,8 @@ static int validate_path(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
-/* Runs when a relay section closes; cfg is the root. */
-static int validate_relay(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char *problem;
-	const char *path = current_ctx ? current_ctx->path : "?";
-
-	if (cfg_opt_size(opt) > 1) {
-		ctx_fail(path, cfg->line, "relay: only one relay section "
-			 "is allowed");
-		return -1;
-	}
-	problem = relay_problem(cfg_opt_getnsec(opt, 0));
-	if (problem) {
-		ctx_fail(path, cfg->line, "relay: %s", problem);
-		return -1;
-	}
-	if (current_ctx)
-		current_ctx->relay_line = cfg->line;
-	return 0;
-}
-
-/* Checks that need only the section's own values; NULL when fine. */
-static const char *relay_problem(cfg_t *sec)
-{
-	const char *host = cfg_getstr(sec, "host");
-	const char *user = cfg_getstr(sec, "user");
-	const char *pass = cfg_getstr(sec, "password");
-	const char *pfile = cfg_getstr(sec, "password_file");
-	const char *mechs = cfg_getstr(sec, "auth_mechanisms");
-
-	if (host == NULL || *host == '\0')
-		return "host is required";
-	if (!valid_hostname(host))
-		return "host must be a host name without spaces or "
-		       "control characters";
-	/* "smtp.example.org:587" would fail as a name that does not
-	 * resolve: a temporary failure, retried forever. Say it now. */
-	if (strchr(host, ':') != NULL && !is_ipv6_literal(host))
-		return "host must not carry a port: use port = N";
-	if (pass && pfile)
-		return "password and password_file exclude each other";
-	if (user && !pass && !pfile)
-		return "user is set but neither password nor password_file";
-	if (!user && (pass || pfile))
-		return "password given without user";
-	if (user && (*user == '\0' || has_control_chars(user)))
-		return "user must not be empty or contain control characters";
-	if (pass && (*pass == '\0' || strpbrk(pass, "\r\n")))
-		return "password must not be empty or contain a line break";
-	if (mechs && !mechanisms_known(mechs))
-		return "auth_mechanisms may list only CRAM-MD5, PLAIN and LOGIN";
-	return NULL;
-}
-
-static bool mechanisms_known(const char *list)
-{
-	static const char *const known[] = { "CRAM-MD5", "PLAIN", "LOGIN" };
-	char *copy = xstrdup(list), *save = NULL, *tok;
-	bool ok = true, any = false;
-	size_t k;
-
-	for (tok = strtok_r(copy, " \t,", &save); tok && ok;
-	     tok = strtok_r(NULL, " \t,", &save)) {
-		any = true;
-		ok = false;
-		for (k = 0; k < sizeof known / sizeof known[0]; k++)
-			if (ascii_strcasecmp(tok, known[k]) == 0)
-				ok = true;
-	}
-	free(copy);
-	return ok && any;
-}
-
 /* A name fit for EHLO and Message-ID: no spaces or controls, bounded. */
-static bool is_ipv6_literal(const char *s)
-{
-	struct in6_addr a;
-
-	return inet_pton(AF_INET6, s, &a) == 1;
-}
-
-static bool valid_hostname(const char *s)
+bool config_valid_hostname(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -448,21 +366,21 @@ static enum status copy_out(cfg_t *cfg, struct config *c,
 	c->connect_timeout = (int)cfg_getint(cfg, "connect_timeout");
 	if (c->connect_timeout == 0)
 		c->connect_timeout = c->timeout > 0 ? c->timeout : 30;
-	c->log_file = dup_or_null(cfg_getstr(cfg, "log_file"));
+	c->log_file = config_dup_or_null(cfg_getstr(cfg, "log_file"));
 	c->syslog = cfg_getbool(cfg, "syslog") == cfg_true;
 	c->max_message_size = cfg_getint(cfg, "max_message_size");
-	c->temp_dir = dup_or_null(cfg_getstr(cfg, "temp_dir"));
+	c->temp_dir = config_dup_or_null(cfg_getstr(cfg, "temp_dir"));
+	copy_delivery(cfg, c);
 	st = check_strings(c, ctx->path ? ctx->path : "(defaults)", err);
-	if (st != ST_OK || cfg_size(cfg, "relay") == 0)
+	if (st != ST_OK)
 		return st;
-	c->relay = xcalloc(1, sizeof *c->relay);
-	return copy_relay(cfg_getsec(cfg, "relay"), c->relay, ctx, mode, err);
+	return config_copy_relays(cfg, c, ctx, mode, err);
 }
 
 static enum status check_strings(const struct config *c, const char *path,
 				 struct err *err)
 {
-	if (!valid_hostname(c->hostname)) {
+	if (!config_valid_hostname(c->hostname)) {
 		err_set(err, "%s: hostname must be a host name without "
 			"spaces or control characters", path);
 		return ST_PERMFAIL;
@@ -480,45 +398,7 @@ static enum status check_strings(const struct config *c, const char *path,
 	return ST_OK;
 }
 
-static enum status copy_relay(cfg_t *sec, struct relay_config *r,
-			      const struct parse_ctx *ctx, mode_t mode,
-			      struct err *err)
-{
-	const char *pass = cfg_getstr(sec, "password");
-	const char *pfile = cfg_getstr(sec, "password_file");
-	char *where = xasprintf("%s:%d", ctx->path, ctx->relay_line);
-	enum status st = ST_OK;
-
-	r->host = xstrdup(cfg_getstr(sec, "host"));
-	r->tls = (enum tls_mode)cfg_getint(sec, "tls");
-	if (cfg_size(sec, "port") > 0)
-		r->port = (int)cfg_getint(sec, "port");
-	else
-		r->port = r->tls == TLS_IMPLICIT ? 465 : 587; /* RFC 8314 */
-	r->user = dup_or_null(cfg_getstr(sec, "user"));
-	r->ca_file = dup_or_null(cfg_getstr(sec, "ca_file"));
-	r->ca_path = dup_or_null(cfg_getstr(sec, "ca_path"));
-	r->verify = cfg_getbool(sec, "verify") == cfg_true;
-	r->allow_plaintext_auth =
-		cfg_getbool(sec, "allow_plaintext_auth") == cfg_true;
-	r->auth_mechanisms = dup_or_null(cfg_getstr(sec, "auth_mechanisms"));
-	if (pass && (mode & S_IROTH)) {
-		err_set(err, "%s: inline password in a file that is readable "
-			"by others (mode %04o); chmod o-rwx %s", where,
-			(unsigned)(mode & 07777), ctx->path);
-		st = ST_PERMFAIL;
-	} else if (pass) {
-		r->password = xstrdup(pass);
-	} else if (pfile) {
-		st = secret_read_password_file(pfile, &r->password, where,
-					       err);
-	}
-	free(where);
-	return st;
-}
-
-
-static char *dup_or_null(const char *s)
+char *config_dup_or_null(const char *s)
 {
 	return s ? xstrdup(s) : NULL;
 }
@@ -536,22 +416,131 @@ static char *default_hostname(void)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_flags = AI_CANONNAME;
 	if (getaddrinfo(name, NULL, &hints, &res) == 0 && res &&
-	    res->ai_canonname && valid_hostname(res->ai_canonname))
+	    res->ai_canonname && config_valid_hostname(res->ai_canonname))
 		fqdn = xstrdup(res->ai_canonname);
 	if (res)
 		freeaddrinfo(res);
 	return fqdn ? fqdn : xstrdup(name);
 }
 
-/* libconfuse frees its strings without clearing them. */
-static void wipe_cfg_password(cfg_t *cfg)
+/* The keys of direct delivery and of the queue. */
+static void copy_delivery(cfg_t *cfg, struct config *c)
 {
-	unsigned int k, n = cfg_size(cfg, "relay");
-	char *pass;
+	unsigned n = cfg_size(cfg, "retry_intervals");
 
-	for (k = 0; k < n; k++) {
-		pass = cfg_getstr(cfg_getnsec(cfg, "relay", k), "password");
-		if (pass)
-			explicit_bzero(pass, strlen(pass));
+	c->dns_servers = config_dup_or_null(cfg_getstr(cfg, "dns_servers"));
+	c->dns_timeout = (int)cfg_getint(cfg, "dns_timeout");
+	c->mx_port = (int)cfg_getint(cfg, "mx_port");
+	c->ip_version = (enum ip_version)cfg_getint(cfg, "ip_version");
+	c->mx_tls = (enum mx_tls_mode)cfg_getint(cfg, "mx_tls");
+	c->allow_loopback_mx = cfg_getbool(cfg, "allow_loopback_mx") == cfg_true;
+	c->max_connections = (int)cfg_getint(cfg, "max_connections");
+	c->max_rcpt_per_transaction =
+		(int)cfg_getint(cfg, "max_rcpt_per_transaction");
+	c->queue_dir = config_dup_or_null(cfg_getstr(cfg, "queue_dir"));
+	c->delivery_mode = (enum delivery_mode)cfg_getint(cfg, "delivery_mode");
+	c->submit_timeout = (int)cfg_getint(cfg, "submit_timeout");
+	c->retry_intervals = xcalloc(n ? n : 1, sizeof *c->retry_intervals);
+	for (unsigned k = 0; k < n; k++)
+		c->retry_intervals[k] = (int)cfg_getnint(cfg, "retry_intervals", k);
+	c->nretry_intervals = n;
+	if (n == 0) {   /* an empty list: retry every hour */
+		c->retry_intervals[0] = 3600;
+		c->nretry_intervals = 1;
 	}
+	c->queue_lifetime = (int)cfg_getint(cfg, "queue_lifetime");
+	c->postmaster = config_dup_or_null(cfg_getstr(cfg, "postmaster"));
+}
+
+static int parse_mx_tls(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+			void *result)
+{
+	long *mode = result;
+
+	(void)opt;
+	if (ascii_strcasecmp(value, "opportunistic") == 0 ||
+	    ascii_strcasecmp(value, "may") == 0)
+		*mode = MX_TLS_OPPORTUNISTIC;
+	else if (ascii_strcasecmp(value, "required") == 0)
+		*mode = MX_TLS_REQUIRED;
+	else if (ascii_strcasecmp(value, "none") == 0)
+		*mode = MX_TLS_NONE;
+	else {
+		cfg_error(cfg, "mx_tls must be opportunistic, required or none");
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_ip_version(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+			    void *result)
+{
+	long *v = result;
+
+	(void)opt;
+	if (ascii_strcasecmp(value, "any") == 0)
+		*v = IP_ANY;
+	else if (strcmp(value, "4") == 0)
+		*v = IP_V4;
+	else if (strcmp(value, "6") == 0)
+		*v = IP_V6;
+	else {
+		cfg_error(cfg, "ip_version must be any, 4 or 6");
+		return -1;
+	}
+	return 0;
+}
+
+/* The names of sendmail's -od letters, and the letters themselves. */
+static int parse_delivery_mode(cfg_t *cfg, cfg_opt_t *opt,
+			       const char *value, void *result)
+{
+	long *v = result;
+
+	(void)opt;
+	if (ascii_strcasecmp(value, "interactive") == 0 ||
+	    strcmp(value, "i") == 0)
+		*v = DELIVER_INTERACTIVE;
+	else if (ascii_strcasecmp(value, "background") == 0 ||
+		 strcmp(value, "b") == 0)
+		*v = DELIVER_BACKGROUND;
+	else if (ascii_strcasecmp(value, "queue") == 0 ||
+		 strcmp(value, "q") == 0)
+		*v = DELIVER_QUEUE;
+	else {
+		cfg_error(cfg, "delivery_mode must be interactive, background "
+			  "or queue");
+		return -1;
+	}
+	return 0;
+}
+
+/* "300", "5m", "1h", "5d": seconds. */
+static int parse_duration_opt(cfg_t *cfg, cfg_opt_t *opt, const char *value,
+			      void *result)
+{
+	long *v = result;
+
+	if (!parse_duration(value, v)) {
+		cfg_error(cfg, "%s: \"%s\" is not a duration (a number of "
+			  "seconds, or with s, m, h, d or w)",
+			  cfg_opt_name(opt), value);
+		return -1;
+	}
+	return 0;
+}
+
+static int validate_positive(cfg_t *cfg, cfg_opt_t *opt)
+{
+	return validate_range(cfg, opt, 1, INT_MAX);
+}
+
+static int validate_intervals(cfg_t *cfg, cfg_opt_t *opt)
+{
+	for (unsigned k = 0; k < cfg_opt_size(opt); k++)
+		if (cfg_opt_getnint(opt, k) < 1) {
+			cfg_error(cfg, "retry_intervals must be positive");
+			return -1;
+		}
+	return 0;
 }

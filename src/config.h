@@ -12,12 +12,31 @@
 enum tls_mode {
 	TLS_NONE,     /* plain SMTP */
 	TLS_STARTTLS, /* RFC 3207: plain connection upgraded; required */
-	TLS_IMPLICIT  /* RFC 8314: TLS from the first byte (port 465) */
+	TLS_IMPLICIT, /* RFC 8314: TLS from the first byte (port 465) */
+	TLS_OPPORTUNISTIC /* STARTTLS when offered, unverified (MX hosts:
+			   * Postfix's "may"); plain when not offered */
 };
 
-/* One smarthost. Later route "domain" sections reuse this struct. */
+/* mx_tls: how sendmx talks TLS to MX hosts. */
+enum mx_tls_mode {
+	MX_TLS_OPPORTUNISTIC, /* default: STARTTLS when offered, not verified */
+	MX_TLS_REQUIRED,      /* STARTTLS, verified; a host without it is TEMPFAIL */
+	MX_TLS_NONE           /* never */
+};
+
+enum ip_version { IP_ANY, IP_V4, IP_V6 };
+
+/* Delivery modes, as sendmail's -od: i(nteractive), b(ackground), q(ueue). */
+enum delivery_mode { DELIVER_INTERACTIVE, DELIVER_BACKGROUND, DELIVER_QUEUE };
+
+/* One smarthost: the relay section, and each route / sender_route. */
 struct relay_config {
-	char *host;
+	char *pattern;            /* route: "example.net" or "*.example.net";
+				   * sender_route: "user@example.org" or
+				   * "@example.org"; relay: NULL */
+	bool mx;                  /* route: deliver to the domain's MX hosts
+				   * (no host then) */
+	char *host;               /* NULL only when mx */
 	int port;                 /* default: 587 for starttls/none, 465 for tls */
 	enum tls_mode tls;        /* default: starttls */
 	char *user;               /* NULL: no AUTH */
@@ -42,6 +61,30 @@ struct config {
 	long max_message_size;    /* bytes; 0: unlimited */
 	char *temp_dir;           /* where the message is spooled while it is
 				   * delivered; default "/tmp" */
+
+	/* Direct delivery (MX) */
+	char *dns_servers;        /* c-ares server list "ip[:port],..."; NULL: system */
+	int dns_timeout;          /* seconds for one lookup, retries included; default 10 */
+	int mx_port;              /* default 25 */
+	enum ip_version ip_version; /* default IP_ANY */
+	enum mx_tls_mode mx_tls;  /* default MX_TLS_OPPORTUNISTIC */
+	bool allow_loopback_mx;   /* default false: an MX on 127/8 or ::1 is a loop */
+	int max_connections;      /* parallel SMTP sessions; default 8 */
+	int max_rcpt_per_transaction; /* default 100 */
+	struct relay_config *routes;  /* route "domain" sections, in file order */
+	size_t nroutes;
+	struct relay_config *sender_routes; /* sender_route "addr" sections */
+	size_t nsender_routes;
+
+	/* Queue */
+	char *queue_dir;          /* default $(localstatedir)/spool/sendmx */
+	enum delivery_mode delivery_mode; /* default DELIVER_INTERACTIVE */
+	int submit_timeout;       /* seconds a -odi caller waits at most; default 30 */
+	int *retry_intervals;     /* seconds between attempts; the last repeats;
+				   * default 300 600 1200 2400 3600 */
+	size_t nretry_intervals;
+	int queue_lifetime;       /* seconds until a message bounces; default 5 days */
+	char *postmaster;         /* where failed bounces go; NULL: logged and dropped */
 };
 
 /* The default path, $(sysconfdir)/sendmx.conf. */

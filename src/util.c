@@ -235,3 +235,35 @@ int poll_fd(int fd, short events, long long deadline)
 			return -1;
 	}
 }
+
+bool parse_duration(const char *s, long *out)
+{
+	static const struct { char unit; long mult; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+		{ 'w', 7 * 86400 }
+	};
+	long mult = 1, v = 0;
+	const char *p = s;
+
+	if (s == NULL || !(*p >= '0' && *p <= '9'))
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (*p - '0');
+		if (v > INT_MAX)
+			return false;
+	}
+	if (*p != '\0') {
+		size_t k;
+
+		for (k = 0; k < sizeof units / sizeof units[0]; k++)
+			if (*p == units[k].unit)
+				break;
+		if (k == sizeof units / sizeof units[0] || p[1] != '\0')
+			return false;
+		mult = units[k].mult;
+	}
+	if (v > INT_MAX / mult)
+		return false;
+	*out = v * mult;
+	return true;
+}

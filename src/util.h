@@ -57,6 +57,10 @@ bool has_control_chars(const char *s);
  * in a log or in a reply, where a CR or an escape sequence does harm. */
 void replace_controls(char *p, size_t n, char with);
 
+/* "90", "90s", "15m", "1h", "5d", "2w" -> seconds in *out (0 .. INT_MAX).
+ * false for anything else. */
+bool parse_duration(const char *s, long *out);
+
 /* Monotonic clock in milliseconds. */
 long long now_ms(void);
 

@@ -179,7 +179,115 @@ static void test_defaults_from_empty_file(void **state)
 	assert_int_equal(cfg->max_message_size, 0);
 	assert_string_equal(cfg->temp_dir, "/tmp");
 	assert_null(cfg->relay);
+	assert_null(cfg->dns_servers);
+	assert_int_equal(cfg->dns_timeout, 10);
+	assert_int_equal(cfg->mx_port, 25);
+	assert_int_equal(cfg->ip_version, IP_ANY);
+	assert_int_equal(cfg->mx_tls, MX_TLS_OPPORTUNISTIC);
+	assert_false(cfg->allow_loopback_mx);
+	assert_int_equal(cfg->max_connections, 8);
+	assert_int_equal(cfg->max_rcpt_per_transaction, 100);
+	assert_int_equal(cfg->nroutes, 0);
+	assert_int_equal(cfg->nsender_routes, 0);
+	assert_non_null(strstr(cfg->queue_dir, "/spool/sendmx"));
+	assert_int_equal(cfg->delivery_mode, DELIVER_INTERACTIVE);
+	assert_int_equal(cfg->submit_timeout, 30);
+	assert_int_equal(cfg->nretry_intervals, 5);
+	assert_int_equal(cfg->retry_intervals[0], 300);
+	assert_int_equal(cfg->retry_intervals[4], 3600);
+	assert_int_equal(cfg->queue_lifetime, 5 * 86400);
+	assert_null(cfg->postmaster);
 	config_free(cfg);
+}
+
+static void test_delivery_keys(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("dns_servers = \"127.0.0.1:5353\"\n"
+		      "dns_timeout = 3\nmx_port = 2525\nip_version = 4\n"
+		      "mx_tls = required\nallow_loopback_mx = true\n"
+		      "max_connections = 2\nmax_rcpt_per_transaction = 3\n"
+		      "queue_dir = \"/var/q\"\ndelivery_mode = background\n"
+		      "submit_timeout = 1m\nretry_intervals = {30s, 2m}\n"
+		      "queue_lifetime = 2d\npostmaster = \"pm@example.org\"\n",
+		      0644);
+	assert_string_equal(cfg->dns_servers, "127.0.0.1:5353");
+	assert_int_equal(cfg->dns_timeout, 3);
+	assert_int_equal(cfg->mx_port, 2525);
+	assert_int_equal(cfg->ip_version, IP_V4);
+	assert_int_equal(cfg->mx_tls, MX_TLS_REQUIRED);
+	assert_true(cfg->allow_loopback_mx);
+	assert_int_equal(cfg->max_connections, 2);
+	assert_int_equal(cfg->max_rcpt_per_transaction, 3);
+	assert_string_equal(cfg->queue_dir, "/var/q");
+	assert_int_equal(cfg->delivery_mode, DELIVER_BACKGROUND);
+	assert_int_equal(cfg->submit_timeout, 60);
+	assert_int_equal(cfg->nretry_intervals, 2);
+	assert_int_equal(cfg->retry_intervals[0], 30);
+	assert_int_equal(cfg->retry_intervals[1], 120);
+	assert_int_equal(cfg->queue_lifetime, 2 * 86400);
+	assert_string_equal(cfg->postmaster, "pm@example.org");
+	config_free(cfg);
+}
+
+static void test_routes(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("relay { host = \"smtp.example.org\" }\n"
+		      "route \"example.net\" { host = \"10.0.0.5\" tls = none }\n"
+		      "route \"*.example.com\" { mx = true }\n"
+		      "sender_route \"@example.org\" { host = \"smtp2.example.org\" "
+		      "port = 465 tls = tls }\n",
+		      0600);
+	assert_non_null(cfg->relay);
+	assert_null(cfg->relay->pattern);
+	assert_int_equal(cfg->relay->tls, TLS_STARTTLS);
+	assert_int_equal(cfg->nroutes, 2);
+	assert_string_equal(cfg->routes[0].pattern, "example.net");
+	assert_string_equal(cfg->routes[0].host, "10.0.0.5");
+	assert_int_equal(cfg->routes[0].port, 25);
+	assert_int_equal(cfg->routes[0].tls, TLS_NONE);
+	assert_false(cfg->routes[0].mx);
+	assert_string_equal(cfg->routes[1].pattern, "*.example.com");
+	assert_true(cfg->routes[1].mx);
+	assert_null(cfg->routes[1].host);
+	assert_int_equal(cfg->nsender_routes, 1);
+	assert_string_equal(cfg->sender_routes[0].pattern, "@example.org");
+	assert_int_equal(cfg->sender_routes[0].port, 465);
+	assert_int_equal(cfg->sender_routes[0].tls, TLS_IMPLICIT);
+	config_free(cfg);
+
+	/* A route's fixed host without tls: STARTTLS when offered. */
+	cfg = load_ok("route \"example.net\" { host = \"mx.example.net\" }\n",
+		      0600);
+	assert_int_equal(cfg->routes[0].tls, TLS_OPPORTUNISTIC);
+	config_free(cfg);
+}
+
+static void test_delivery_errors(void **state)
+{
+	(void)state;
+	expect_error("mx_tls = maybe\n", 0644, "mx_tls must be");
+	expect_error("ip_version = 5\n", 0644, "ip_version must be");
+	expect_error("delivery_mode = later\n", 0644, "delivery_mode must be");
+	expect_error("queue_lifetime = 5x\n", 0644, "not a duration");
+	expect_error("retry_intervals = {5m, soon}\n", 0644, "not a duration");
+	expect_error("max_connections = 0\n", 0644, "max_connections");
+	expect_error("mx_port = 70000\n", 0644, "port must be");
+	expect_error("route \"example.net\" { }\n", 0644,
+		     "route \"example.net\": host (or mx = true) is required");
+	expect_error("route \"example.net\" { mx = true host = \"a\" }\n",
+		     0644, "exclude each other");
+	expect_error("route \"a@example.net\" { host = \"a\" }\n", 0644,
+		     "the title must be");
+	expect_error("sender_route \"example.net\" { host = \"a\" }\n", 0644,
+		     "the title must be");
+	expect_error("relay { host = \"a\" mx = true }\n", 0644,
+		     "mx = true belongs in a route section");
 }
 
 static void test_relay_defaults(void **state)
@@ -490,6 +598,9 @@ int main(void)
 		cmocka_unit_test(test_world_writable_config),
 		cmocka_unit_test(test_env_not_expanded),
 		cmocka_unit_test(test_comments_and_quotes),
+		cmocka_unit_test(test_delivery_keys),
+		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_delivery_errors),
 		cmocka_unit_test(test_escape_rewrites),
 		cmocka_unit_test(test_escape_errors),
 	};
