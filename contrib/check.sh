@@ -27,7 +27,7 @@ jobs=${JOBS:-2}
 
 DEPS=(build-essential autoconf automake pkg-config libconfuse-dev libc-ares-dev
       libssl-dev libcmocka-dev python3 python3-aiosmtpd openssl php-cli
-      ca-certificates)
+      ca-certificates dnsmasq-base)
 
 say() { printf 'check.sh: %s\n' "$*"; }
 

@@ -24,6 +24,8 @@ struct optval {
 	const char *value;
 };
 
+static enum status apply_notify(const char *v, struct invocation *inv,
+				struct err *err);
 static const char *prog_basename(const char *argv0);
 static enum mode default_mode(const char *progname);
 static void add_recipient(struct invocation *inv, const char *rcpt);
@@ -283,16 +285,24 @@ static enum status apply_value(const struct optval *ov,
 	case 'o':
 		return apply_o(v, inv, err);
 	case 'N':
-		add_ignored(inv, 'N', " ", v, "DSN notify options are not "
-			    "passed on");
-		break;
+		return apply_notify(v, inv, err);
 	case 'R':
-		add_ignored(inv, 'R', " ", v, "DSN return options are not "
-			    "passed on");
+		if (ascii_strcasecmp(v, "full") != 0 &&
+		    ascii_strcasecmp(v, "hdrs") != 0) {
+			err_set(err, "-R takes full or hdrs, not \"%.60s\"", v);
+			return ST_PERMFAIL;
+		}
+		inv->dsn_ret = v;
 		break;
 	case 'V':
-		add_ignored(inv, 'V', " ", v, "DSN envelope ids are not "
-			    "passed on");
+		/* RFC 3461 4.4: printable ASCII, at most 100 characters. */
+		if (*v == '\0' || strlen(v) > 100 || has_control_chars(v) ||
+		    strpbrk(v, " +=") != NULL) {
+			err_set(err, "-V: the envelope id must be 1 to 100 "
+				"printable characters without space, + or =");
+			return ST_PERMFAIL;
+		}
+		inv->envid = v;
 		break;
 	case 'B':
 		add_ignored(inv, 'B', " ", v, "body type is detected from "
@@ -377,4 +387,32 @@ static enum status apply_o(const char *value, struct invocation *inv,
 		"-odd)", clean);
 	free(clean);
 	return ST_PERMFAIL;
+}
+
+/* RFC 3461 4.1: NEVER alone, or a list of SUCCESS, FAILURE, DELAY. */
+static enum status apply_notify(const char *v, struct invocation *inv,
+				struct err *err)
+{
+	char *copy = xstrdup(v), *save = NULL, *tok;
+	bool never = false, other = false, ok = *v != '\0';
+
+	for (tok = strtok_r(copy, ",", &save); tok && ok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (ascii_strcasecmp(tok, "never") == 0)
+			never = true;
+		else if (ascii_strcasecmp(tok, "success") == 0 ||
+			 ascii_strcasecmp(tok, "failure") == 0 ||
+			 ascii_strcasecmp(tok, "delay") == 0)
+			other = true;
+		else
+			ok = false;
+	}
+	free(copy);
+	if (!ok || (never && other)) {
+		err_set(err, "-N takes never, or a list of success, failure "
+			"and delay, not \"%.60s\"", v);
+		return ST_PERMFAIL;
+	}
+	inv->dsn_notify = v;
+	return ST_OK;
 }

@@ -37,6 +37,11 @@ struct invocation {
 				    * "deferred", queues like 'q') as given,
 				    * or 0 when not given */
 
+	const char *dsn_notify;    /* -N: "never" or "success,failure,delay"
+				    * (validated); NULL: not given */
+	const char *dsn_ret;       /* -R: "full" or "hdrs"; NULL: not given */
+	const char *envid;         /* -V: RFC 3461 envelope id; NULL: none */
+
 	/* Recipients exactly as given on the command line: each entry may
 	 * still be a comma-separated list with display names; the address
 	 * parser splits them later. */

@@ -2,63 +2,74 @@
  * deliver.c - recipients -> destinations -> SMTP sessions -> one outcome
  * per recipient.
  *
- * Recipients that share a next hop travel in one transaction over one
- * connection (RFC 5321 3.3: many RCPTs, one DATA). The SMTP protocol
- * itself is the state machine in smtp.c; this file only drives it over a
- * struct conn: it writes what smtp asks for, reads whole replies, starts
- * TLS and streams the spool file, dot-stuffed, in large writes.
+ * A destination is one next hop: a configured host (relay, route,
+ * sender_route) or a domain's MX hosts. All destinations are resolved at
+ * once in one event loop; a relay's sessions start as soon as its name
+ * is known, MX destinations once every lookup has answered, because
+ * domains whose best MX host is the same are merged into one destination
+ * first (one connection, one transaction for all their recipients).
+ * Each destination then walks its hosts and addresses in order: a
+ * recipient that got a temporary failure goes on to the next address;
+ * accepted and permanently refused ones are settled.
  */
 #include "ac_config.h"
 
-#include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "deliver.h"
+#include "dns.h"
 #include "log.h"
-#include "net.h"
-#include "reply.h"
+#include "loop.h"
 #include "route.h"
-#include "smtp.h"
+#include "session.h"
 #include "util.h"
 
-/* Body writes go out in chunks of about this size: big enough that the
- * per-syscall cost vanishes, small enough to keep memory flat. */
-#define BODY_CHUNK (64 * 1024)
-/* RFC 5321 4.5.3.2.5: data block, 3 minutes. */
-#define DATA_BLOCK_TIMEOUT_MS (3 * 60 * 1000)
+enum dest_state { D_RESOLVING, D_WAITING, D_RUNNING, D_DONE };
 
-struct destination {
-	const struct relay_config *relay;
-	size_t *idx;      /* indexes into msg->rcpts */
-	size_t n;
+struct dest {
+	struct engine *e;
+	const struct relay_config *relay; /* NULL: the MX hosts of name */
+	char *name;                /* MX: the domain; else the host */
+	struct dns_result *dns;
+	size_t *rcpt;              /* recipients still due (indexes) */
+	size_t nrcpt;
+	size_t host_i, addr_i;     /* the next address to try */
+	bool plain_retry;          /* opportunistic TLS failed: this address
+				    * again, without TLS */
+	struct session *sess;
+	enum dest_state state;
+};
+
+struct engine {
+	struct delivery *d;
+	struct loop *loop;
+	struct dns *dns;
+	struct dest **dests;
+	size_t ndests;
+	size_t resolving;          /* MX lookups not yet answered */
+	size_t running;            /* sessions under way */
+	bool *attempted;           /* per recipient: an attempt was logged */
 };
 
 static void set_outcome(struct delivery *d, size_t i, enum status st,
 			const char *reply, const char *relay);
-static void route_all(struct delivery *d, struct destination *dest);
-static void run_relay(struct delivery *d, const struct destination *dest);
-static void fail_all(struct delivery *d, const struct destination *dest,
-		     enum status st, const char *text, const char *relay);
-static void drive(struct delivery *d, struct conn *c,
-		  struct smtp_session *s, const struct relay_config *relay);
-static enum status read_reply(struct delivery *d, struct conn *c,
-			      const struct smtp_session *s,
-			      struct smtp_reply *r, int timeout_ms,
-			      struct err *err);
-static void show_reply_line(FILE *t, const struct smtp_session *s,
-			    const char *p, size_t n);
-static char *clean_copy(const struct smtp_session *s, const char *p,
-			size_t n);
-static enum status stream_body(struct delivery *d, struct conn *c,
-			       int timeout_ms, struct err *err);
-static void show(FILE *t, const char *prefix, const char *text);
-static void log_outcomes(struct delivery *d);
-static enum status start_tls(struct delivery *d, struct conn *c,
-			     const struct relay_config *relay,
-			     struct err *err);
-static int data_timeout_ms(const struct config *cfg);
+static struct dest *dest_for(struct engine *e, const struct next_hop *hop);
+static void route_all(struct engine *e);
+static void on_resolved(void *ctx, struct dns_result *res);
+static void merge_shared_hosts(struct engine *e);
+static void settle_all(struct dest *t, enum status st, const char *text);
+static void schedule(struct engine *e);
+static bool start_attempt(struct dest *t);
+static void start_session(struct dest *t, const struct dns_host *h,
+			  const struct dns_addr *a);
+static void on_session_done(void *ctx, struct session *s);
+static enum tls_mode tls_mode_for(const struct dest *t, bool *verify);
+static void log_attempt(struct engine *e, size_t i);
+static void abandon_running(struct engine *e);
+static void free_engine(struct engine *e);
 
 static void set_outcome(struct delivery *d, size_t i, enum status st,
 			const char *reply, const char *relay)
@@ -72,52 +83,30 @@ static void set_outcome(struct delivery *d, size_t i, enum status st,
 	o->relay = relay ? xstrdup(relay) : NULL;
 }
 
-static void fail_all(struct delivery *d, const struct destination *dest,
-		     enum status st, const char *text, const char *relay)
-{
-	for (size_t k = 0; k < dest->n; k++)
-		set_outcome(d, dest->idx[k], st, text, relay);
-}
-
-/* Sorts recipients into the relay destination or an immediate outcome.
- * One relay exists today, so one destination; the MX issue grows this
- * into one destination per next hop. */
-static void route_all(struct delivery *d, struct destination *dest)
-{
-	const struct address_list *rcpts = &d->msg->rcpts;
-
-	dest->relay = NULL;
-	dest->idx = xcalloc(rcpts->n, sizeof *dest->idx);
-	dest->n = 0;
-	for (size_t i = 0; i < rcpts->n; i++) {
-		struct next_hop hop =
-			route_recipient(d->cfg, rcpts->items[i].mailbox);
-
-		if (hop.kind == HOP_RELAY) {
-			dest->relay = hop.relay;
-			dest->idx[dest->n++] = i;
-		} else {
-			set_outcome(d, i, ST_TEMPFAIL,
-				    hop.reason ? hop.reason : "no route", NULL);
-		}
-	}
-}
-
 enum status deliver_message(struct delivery *d)
 {
-	struct destination dest;
+	struct engine e = { 0 };
+	struct err err;
 	size_t n = d->msg->rcpts.n;
 
 	d->outcomes = xcalloc(n ? n : 1, sizeof *d->outcomes);
 	for (size_t i = 0; i < n; i++)
-		d->outcomes[i].status = ST_TEMPFAIL;
-
-	route_all(d, &dest);
-	if (dest.n > 0)
-		run_relay(d, &dest);
-	free(dest.idx);
-
-	log_outcomes(d);
+		set_outcome(d, i, ST_TEMPFAIL, "not attempted", NULL);
+	e.d = d;
+	e.attempted = xcalloc(n ? n : 1, sizeof *e.attempted);
+	e.loop = loop_new();
+	if (dns_new(e.loop, d->cfg, &e.dns, &err) != ST_OK) {
+		for (size_t i = 0; i < n; i++)
+			set_outcome(d, i, ST_TEMPFAIL, err.msg, NULL);
+	} else {
+		route_all(&e);
+		if (!loop_run(e.loop, d->deadline > 0 ? d->deadline : -1))
+			abandon_running(&e);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!e.attempted[i])
+			log_attempt(&e, i);
+	free_engine(&e);
 	return deliver_fold(d);
 }
 
@@ -148,291 +137,339 @@ void delivery_free_outcomes(struct delivery *d)
 	d->outcomes = NULL;
 }
 
-static void run_relay(struct delivery *d, const struct destination *dest)
+/* ---- routing and resolving --------------------------------------------- */
+
+static struct dest *dest_for(struct engine *e, const struct next_hop *hop)
 {
-	const struct relay_config *relay = dest->relay;
-	const struct config *cfg = d->cfg;
-	int connect_ms = cfg->connect_timeout * 1000;
-	struct smtp_params p = { 0 };
-	struct smtp_session *s = NULL;
-	const char **rcpts = NULL;
-	struct conn *c = NULL;
-	struct err err;
-	char *text = NULL;
+	struct dest *t;
+	char *name = hop->kind == HOP_MX
+			     ? xasprintf("%.*s", (int)hop->domain_len,
+					 hop->domain)
+			     : xstrdup(hop->relay->host);
 
-	if (net_connect(relay->host, relay->port, connect_ms, &c, &err) != ST_OK) {
-		text = xasprintf("%s:%d at connect: %s", relay->host,
-				 relay->port, err.msg);
-		fail_all(d, dest, ST_TEMPFAIL, text, NULL);
-		goto out;
-	}
-	if (d->transcript)
-		fprintf(d->transcript, "sendmx: connected to %s\n", net_peer(c));
-	if (relay->tls == TLS_IMPLICIT && start_tls(d, c, relay, &err) != ST_OK) {
-		text = xasprintf("%s at TLS: %s", net_peer(c), err.msg);
-		fail_all(d, dest, ST_TEMPFAIL, text, net_peer(c));
-		goto out;
-	}
-
-	rcpts = xcalloc(dest->n, sizeof *rcpts);
-	for (size_t k = 0; k < dest->n; k++)
-		rcpts[k] = d->msg->rcpts.items[dest->idx[k]].mailbox;
-	p.helo_name = cfg->hostname;
-	p.peer = net_peer(c);
-	p.tls = relay->tls;
-	p.user = relay->user;
-	p.password = relay->password;
-	p.auth_mechanisms = relay->auth_mechanisms;
-	p.allow_plaintext_auth = relay->allow_plaintext_auth;
-	p.sender = d->msg->sender;
-	p.rcpts = rcpts;
-	p.nrcpts = dest->n;
-	p.size = d->msg->size;
-	p.eightbit = d->msg->eightbit;
-	p.timeout_s = cfg->timeout;
-
-	s = smtp_new(&p);
-	drive(d, c, s, relay);
-	for (size_t k = 0; k < dest->n; k++)
-		set_outcome(d, dest->idx[k], smtp_rcpt_status(s, k),
-			    smtp_rcpt_reply(s, k), net_peer(c));
-out:
-	free(text);
-	free(rcpts);
-	if (s)
-		smtp_free(s);
-	if (c)
-		net_close(c);
-}
-
-/* Runs one session to its end: every step the state machine asks for. */
-static void drive(struct delivery *d, struct conn *c,
-		  struct smtp_session *s, const struct relay_config *relay)
-{
-	struct smtp_reply r;
-	struct smtp_output out;
-	struct err err;
-	enum smtp_want want;
-
-	reply_init(&r);
-	while ((want = smtp_next(s, &out)) != SMTP_WANT_CLOSE) {
-		switch (want) {
-		case SMTP_WANT_WRITE:
-			show(d->transcript, ">>> ", out.display);
-			if (net_write(c, out.data, out.len,
-				      smtp_reply_timeout_ms(s), &err) != ST_OK)
-				smtp_on_io_error(s, err.msg);
-			break;
-		case SMTP_WANT_READ:
-			if (read_reply(d, c, s, &r, smtp_reply_timeout_ms(s),
-				       &err) == ST_OK)
-				smtp_on_reply(s, &r);
-			else
-				smtp_on_io_error(s, err.msg);
-			break;
-		case SMTP_WANT_TLS:
-			if (start_tls(d, c, relay, &err) == ST_OK)
-				smtp_on_tls(s, true, NULL);
-			else
-				smtp_on_tls(s, false, err.msg);
-			break;
-		case SMTP_WANT_BODY:
-			show(d->transcript, ">>> ", "(message body)\r\n.");
-			if (stream_body(d, c, data_timeout_ms(d->cfg), &err) ==
-			    ST_OK)
-				smtp_body_done(s);
-			else
-				smtp_on_io_error(s, err.msg);
-			break;
-		case SMTP_WANT_CLOSE:
-			break;
+	for (size_t k = 0; k < e->ndests; k++) {
+		t = e->dests[k];
+		if (hop->kind == HOP_RELAY ? t->relay == hop->relay
+					   : t->relay == NULL &&
+						     ascii_strcasecmp(t->name,
+								      name) == 0) {
+			free(name);
+			return t;
 		}
 	}
-	reply_free(&r);
+	t = xcalloc(1, sizeof *t);
+	t->e = e;
+	t->relay = hop->kind == HOP_RELAY ? hop->relay : NULL;
+	t->name = name;
+	t->rcpt = xcalloc(e->d->msg->rcpts.n, sizeof *t->rcpt);
+	t->state = D_RESOLVING;
+	e->dests = xreallocarray(e->dests, e->ndests + 1, sizeof *e->dests);
+	e->dests[e->ndests++] = t;
+	return t;
 }
 
-/* TLS on c, implicit or after STARTTLS, verified as the relay's config
- * says, within connect_timeout (the handshake belongs to connecting). */
-static enum status start_tls(struct delivery *d, struct conn *c,
-			     const struct relay_config *relay,
-			     struct err *err)
+static void route_all(struct engine *e)
 {
-	struct tls_params tp = { relay->host, relay->verify, relay->ca_file,
-				 relay->ca_path };
+	const struct message *msg = e->d->msg;
+	size_t ndests;
 
-	if (net_start_tls(c, &tp, d->cfg->connect_timeout * 1000, err) !=
-	    ST_OK)
-		return ST_TEMPFAIL;
-	if (d->transcript)
-		fprintf(d->transcript, "sendmx: TLS: %s\n", net_tls_describe(c));
-	return ST_OK;
-}
+	for (size_t i = 0; i < msg->rcpts.n; i++) {
+		struct next_hop hop = route_recipient(
+			e->d->cfg, msg->sender, msg->rcpts.items[i].mailbox);
+		struct dest *t;
 
-static int data_timeout_ms(const struct config *cfg)
-{
-	return cfg->timeout > 0 ? cfg->timeout * 1000 : DATA_BLOCK_TIMEOUT_MS;
-}
-
-/* Reads lines until one complete reply; a malformed or oversized reply
- * is an I/O error for the session (whose message adds peer and stage).
- * The timeout is for the whole reply (RFC 5321 4.5.3.2 times replies,
- * not lines): a server trickling out continuation lines must not
- * stretch it up to REPLY_MAX_LINES times. */
-static enum status read_reply(struct delivery *d, struct conn *c,
-			      const struct smtp_session *s,
-			      struct smtp_reply *r, int timeout_ms,
-			      struct err *err)
-{
-	long long deadline = net_deadline(timeout_ms);
-	struct buf line;
-	enum status st = ST_OK;
-
-	buf_init(&line);
-	reply_reset(r);
-	for (;;) {
-		enum reply_feed f;
-
-		st = net_read_line_until(c, &line, deadline, timeout_ms, err);
-		if (st != ST_OK)
-			break;
-		show_reply_line(d->transcript, s, line.data ? line.data : "",
-				line.len);
-		f = reply_feed_line(r, line.data ? line.data : "", line.len);
-		if (f == REPLY_COMPLETE)
-			break;
-		if (f == REPLY_BAD) {
-			/* Show the line: it tells a POP3 or HTTP server on the
-			 * wrong port from a garbled reply. */
-			char *text = clean_copy(s, line.data ? line.data : "",
-						line.len);
-
-			err_set(err, "malformed reply line \"%.120s%s\"", text,
-				line.len > 120 ? "..." : "");
-			explicit_bzero(text, line.len);
-			free(text);
-			st = ST_TEMPFAIL;
-			break;
-		}
-		if (f == REPLY_TOO_BIG) {
-			err_set(err, "reply longer than %d lines or %d bytes",
-				REPLY_MAX_LINES, REPLY_MAX_BYTES);
-			st = ST_TEMPFAIL;
-			break;
-		}
-	}
-	buf_free(&line);
-	return st;
-}
-
-/*
- * Streams the spool file dot-stuffed (RFC 5321 4.5.2), ending with
- * ".\r\n" in the same write as the last data so the end of DATA never
- * sits alone in a small packet.
- */
-static enum status stream_body(struct delivery *d, struct conn *c,
-			       int timeout_ms, struct err *err)
-{
-	static char in[BODY_CHUNK];
-	struct buf out;
-	bool bol = true;
-	enum status st = ST_OK;
-	off_t off = 0;
-
-	buf_init(&out);
-	for (;;) {
-		ssize_t n = pread(d->msg->spool_fd, in, sizeof in, off);
-
-		if (n < 0 && errno == EINTR)
+		if (hop.kind == HOP_NONE) {
+			set_outcome(e->d, i, ST_TEMPFAIL, hop.reason, NULL);
 			continue;
-		if (n < 0) {
-			err_set(err, "reading the spool file: %s",
-				strerror(errno));
-			st = ST_TEMPFAIL;
-			goto out;
 		}
-		if (n == 0)
-			break;
-		off += n;
-		smtp_dot_stuff(in, (size_t)n, &bol, &out);
-		if (out.len >= BODY_CHUNK) {
-			st = net_write(c, out.data, out.len, timeout_ms, err);
-			if (st != ST_OK)
-				goto out;
-			buf_reset(&out);
+		t = dest_for(e, &hop);
+		t->rcpt[t->nrcpt++] = i;
+	}
+	/* Counted before the first lookup starts: none answers before
+	 * loop_run, but the count must be whole when the first does. */
+	ndests = e->ndests;
+	for (size_t k = 0; k < ndests; k++)
+		if (e->dests[k]->relay == NULL)
+			e->resolving++;
+	for (size_t k = 0; k < ndests; k++) {
+		struct dest *t = e->dests[k];
+
+		if (t->relay)
+			dns_lookup_host(e->dns, t->name, on_resolved, t);
+		else
+			dns_lookup_mx(e->dns, t->name, on_resolved, t);
+	}
+}
+
+static void on_resolved(void *ctx, struct dns_result *res)
+{
+	struct dest *t = ctx;
+	struct engine *e = t->e;
+
+	if (t->relay == NULL)
+		e->resolving--;
+	if (res->status != ST_OK) {
+		/* A relay name that does not resolve now is a configuration
+		 * or DNS problem, never the message's: retry, never bounce. */
+		settle_all(t, t->relay ? ST_TEMPFAIL : res->status,
+			   res->error ? res->error : "DNS lookup failed");
+		dns_result_free(res);
+		t->state = D_DONE;
+	} else {
+		t->dns = res;
+		t->state = D_WAITING;
+	}
+	if (t->relay == NULL && e->resolving > 0)
+		return;
+	if (t->relay == NULL)
+		merge_shared_hosts(e);
+	schedule(e);
+}
+
+/* Destinations whose best MX host is the same become one: the host
+ * gets one connection and one transaction for all their recipients. */
+static void merge_shared_hosts(struct engine *e)
+{
+	for (size_t a = 0; a < e->ndests; a++) {
+		struct dest *ta = e->dests[a];
+
+		if (ta->relay || ta->state != D_WAITING)
+			continue;
+		for (size_t b = a + 1; b < e->ndests; b++) {
+			struct dest *tb = e->dests[b];
+
+			if (tb->relay || tb->state != D_WAITING ||
+			    ascii_strcasecmp(ta->dns->hosts[0].name,
+					     tb->dns->hosts[0].name) != 0)
+				continue;
+			memcpy(ta->rcpt + ta->nrcpt, tb->rcpt,
+			       tb->nrcpt * sizeof *tb->rcpt);
+			ta->nrcpt += tb->nrcpt;
+			tb->nrcpt = 0;
+			tb->state = D_DONE;
 		}
 	}
-	/* The spool always ends in CRLF; guard anyway so "." is on its own line. */
-	if (!bol)
-		buf_appends(&out, "\r\n");
-	buf_appends(&out, ".\r\n");
-	st = net_write(c, out.data, out.len, timeout_ms, err);
-out:
-	buf_free(&out);
-	return st;
 }
 
-/* One reply line for the transcript, as the reply's own text is kept
- * (reply.c): control bytes become '?', so that a hostile server cannot
- * drive the terminal of whoever runs -v, and a NUL cannot hide the rest
- * of the line. Secrets the server quotes back are masked (smtp_redact). */
-static void show_reply_line(FILE *t, const struct smtp_session *s,
-			    const char *p, size_t n)
+/* Every recipient still due gets st and text; nobody is due after. */
+static void settle_all(struct dest *t, enum status st, const char *text)
 {
-	char *copy;
-
-	if (t == NULL)
-		return;
-	copy = clean_copy(s, p, n);
-	fprintf(t, "<<< %s\n", copy);
-	explicit_bzero(copy, n);
-	free(copy);
+	for (size_t k = 0; k < t->nrcpt; k++)
+		set_outcome(t->e->d, t->rcpt[k], st, text, NULL);
+	t->nrcpt = 0;
 }
 
-/* n bytes of a line from the server as a string fit to show: secrets
- * it quotes back masked, control bytes (NUL included) as '?'. */
-static char *clean_copy(const struct smtp_session *s, const char *p,
-			size_t n)
+/* ---- attempts ------------------------------------------------------------ */
+
+/* Starts waiting destinations while connection slots are free. */
+static void schedule(struct engine *e)
 {
-	char *copy = xmalloc(n + 1);
+	for (size_t k = 0; k < e->ndests; k++) {
+		struct dest *t = e->dests[k];
 
-	memcpy(copy, p, n);
-	copy[n] = '\0';
-	smtp_redact(s, copy, n);
-	replace_controls(copy, n, '?');
-	return copy;
-}
-
-/* Writes text line by line to the transcript, each with the prefix. */
-static void show(FILE *t, const char *prefix, const char *text)
-{
-	const char *p = text;
-
-	if (t == NULL || text == NULL)
-		return;
-	while (*p) {
-		size_t len = strcspn(p, "\r\n");
-
-		fprintf(t, "%s%.*s\n", prefix, (int)len, p);
-		p += len;
-		while (*p == '\r' || *p == '\n')
-			p++;
+		if (e->running >= (size_t)e->d->cfg->max_connections)
+			return;
+		while (t->state == D_WAITING && !start_attempt(t))
+			;
 	}
 }
 
-static void log_outcomes(struct delivery *d)
+/* Starts a session to the destination's next address; false when that
+ * was not possible and the state changed (try again or done). */
+static bool start_attempt(struct dest *t)
 {
-	double delay = (double)(now_ms() - d->arrival_ms) / 1000.0;
+	struct dns_result *r = t->dns;
 
-	for (size_t i = 0; i < d->msg->rcpts.n; i++) {
-		const struct rcpt_outcome *o = &d->outcomes[i];
-		const char *status = o->status == ST_OK	      ? "sent"
-				     : o->status == ST_TEMPFAIL ? "deferred"
-								: "bounced";
-
-		log_info(d->queue_id,
-			 "to=<%s>, relay=%s, delay=%.2f, status=%s (%s)",
-			 d->msg->rcpts.items[i].mailbox,
-			 o->relay ? o->relay : "none", delay, status,
-			 o->reply ? o->reply : "");
+	if (t->nrcpt == 0) {
+		t->state = D_DONE;
+		return true;
 	}
+	while (t->host_i < r->nhosts &&
+	       t->addr_i >= r->hosts[t->host_i].naddrs) {
+		const struct dns_host *h = &r->hosts[t->host_i];
+
+		/* A host without addresses explains the failure only if
+		 * nothing else was tried. */
+		if (h->naddrs == 0 && h->error)
+			for (size_t k = 0; k < t->nrcpt; k++)
+				if (!t->e->attempted[t->rcpt[k]])
+					set_outcome(t->e->d, t->rcpt[k],
+						    ST_TEMPFAIL, h->error, NULL);
+		t->host_i++;
+		t->addr_i = 0;
+	}
+	if (t->host_i >= r->nhosts) {
+		/* Out of hosts: what is due keeps its last temporary
+		 * failure. */
+		t->nrcpt = 0;
+		t->state = D_DONE;
+		return true;
+	}
+	start_session(t, &r->hosts[t->host_i],
+		      &r->hosts[t->host_i].addrs[t->addr_i]);
+	return true;
+}
+
+static void start_session(struct dest *t, const struct dns_host *h,
+			  const struct dns_addr *a)
+{
+	struct engine *e = t->e;
+	const struct config *cfg = e->d->cfg;
+	const struct relay_config *rl = t->relay;
+	struct sockaddr_storage sa;
+	struct session_params p = { 0 };
+	const char **rcpts = xcalloc(t->nrcpt, sizeof *rcpts);
+	int port = rl ? rl->port : cfg->mx_port;
+	bool verify = false;
+	char *peer;
+
+	memcpy(&sa, &a->sa, a->len);
+	if (sa.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&sa)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)&sa)->sin_port = htons((uint16_t)port);
+	peer = xasprintf("%s[%s]:%d", h->name, a->text, port);
+	for (size_t k = 0; k < t->nrcpt; k++)
+		rcpts[k] = e->d->msg->rcpts.items[t->rcpt[k]].mailbox;
+
+	p.loop = e->loop;
+	p.addr = (const struct sockaddr *)&sa;
+	p.addrlen = a->len;
+	p.peer = peer;
+	p.smtp.tls = tls_mode_for(t, &verify);
+	p.tls.servername = rl ? rl->host : h->name;
+	p.tls.verify = verify;
+	p.tls.ca_file = rl ? rl->ca_file : NULL;
+	p.tls.ca_path = rl ? rl->ca_path : NULL;
+	p.connect_timeout_ms = cfg->connect_timeout * 1000;
+	p.smtp.helo_name = cfg->hostname;
+	if (rl) {
+		p.smtp.user = rl->user;
+		p.smtp.password = rl->password;
+		p.smtp.auth_mechanisms = rl->auth_mechanisms;
+		p.smtp.allow_plaintext_auth = rl->allow_plaintext_auth;
+	}
+	p.smtp.sender = e->d->msg->sender;
+	p.smtp.rcpts = rcpts;
+	p.smtp.nrcpts = t->nrcpt;
+	p.smtp.size = e->d->msg->size;
+	p.smtp.eightbit = e->d->msg->eightbit;
+	p.smtp.timeout_s = cfg->timeout;
+	p.smtp.max_rcpt_per_txn = (size_t)cfg->max_rcpt_per_transaction;
+	p.spool_fd = e->d->msg->spool_fd;
+	p.transcript = e->d->transcript;
+	p.done = on_session_done;
+	p.ctx = t;
+	t->sess = session_start(&p);
+	t->state = D_RUNNING;
+	e->running++;
+	free(rcpts);
+	free(peer);
+}
+
+/* The relay's own setting; for MX hosts, mx_tls. A failed opportunistic
+ * handshake is retried on the same address without TLS, as Postfix's
+ * "may" level does (and logged). */
+static enum tls_mode tls_mode_for(const struct dest *t, bool *verify)
+{
+	const struct config *cfg = t->e->d->cfg;
+	enum tls_mode m;
+
+	*verify = false;
+	if (t->relay) {
+		m = t->relay->tls;
+		*verify = t->relay->verify && m != TLS_OPPORTUNISTIC;
+	} else if (cfg->mx_tls == MX_TLS_REQUIRED) {
+		m = TLS_STARTTLS;
+		*verify = true;
+	} else {
+		m = cfg->mx_tls == MX_TLS_NONE ? TLS_NONE : TLS_OPPORTUNISTIC;
+	}
+	if (m == TLS_OPPORTUNISTIC && t->plain_retry)
+		m = TLS_NONE;
+	return m;
+}
+
+static void on_session_done(void *ctx, struct session *s)
+{
+	struct dest *t = ctx;
+	struct engine *e = t->e;
+	size_t due = 0;
+	bool verify;
+	bool retry_plain = session_tls_failed(s) && !t->plain_retry &&
+			   tls_mode_for(t, &verify) == TLS_OPPORTUNISTIC;
+
+	for (size_t k = 0; k < t->nrcpt; k++) {
+		size_t i = t->rcpt[k];
+		enum status st = session_rcpt_status(s, k);
+
+		set_outcome(e->d, i, st, session_rcpt_reply(s, k),
+			    session_peer(s));
+		log_attempt(e, i);
+		if (st == ST_TEMPFAIL)
+			t->rcpt[due++] = i;
+	}
+	t->nrcpt = due;
+	if (retry_plain) {
+		log_info(e->d->queue_id, "TLS with %s failed; trying again "
+			 "without TLS", session_peer(s));
+		t->plain_retry = true;
+	} else {
+		t->plain_retry = false;
+		t->addr_i++;
+	}
+	session_free(s);
+	t->sess = NULL;
+	e->running--;
+	t->state = due ? D_WAITING : D_DONE;
+	schedule(e);
+}
+
+static void log_attempt(struct engine *e, size_t i)
+{
+	const struct rcpt_outcome *o = &e->d->outcomes[i];
+	double delay = (double)(now_ms() - e->d->arrival_ms) / 1000.0;
+	const char *status = o->status == ST_OK	      ? "sent"
+			     : o->status == ST_TEMPFAIL ? "deferred"
+							: "bounced";
+
+	e->attempted[i] = true;
+	log_info(e->d->queue_id, "to=<%s>, relay=%s, delay=%.2f, status=%s (%s)",
+		 e->d->msg->rcpts.items[i].mailbox,
+		 o->relay ? o->relay : "none", delay, status,
+		 o->reply ? o->reply : "");
+}
+
+/* submit_timeout passed: what is under way stays undelivered (the
+ * caller queues it); a recipient may still arrive, at least once. */
+static void abandon_running(struct engine *e)
+{
+	for (size_t k = 0; k < e->ndests; k++) {
+		struct dest *t = e->dests[k];
+
+		if (t->state == D_DONE)
+			continue;
+		for (size_t j = 0; j < t->nrcpt; j++)
+			set_outcome(e->d, t->rcpt[j], ST_TEMPFAIL,
+				    "not delivered within submit_timeout",
+				    t->sess ? session_peer(t->sess) : NULL);
+		t->nrcpt = 0;
+	}
+}
+
+static void free_engine(struct engine *e)
+{
+	for (size_t k = 0; k < e->ndests; k++) {
+		struct dest *t = e->dests[k];
+
+		session_free(t->sess);
+		dns_result_free(t->dns);
+		free(t->rcpt);
+		free(t->name);
+		free(t);
+	}
+	free(e->dests);
+	dns_free(e->dns);
+	loop_free(e->loop);
+	free(e->attempted);
 }

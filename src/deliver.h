@@ -1,8 +1,10 @@
 /*
- * deliver.h - groups a message's recipients by next hop, runs one SMTP
- * transaction per destination (one connection, every recipient in it),
- * and folds the results into one outcome per recipient. Logs one line
- * per recipient per attempt. Decides no exit code.
+ * deliver.h - routes a message's recipients, resolves every next hop at
+ * once (c-ares), groups recipients that share a host into one connection,
+ * runs the connections in parallel (at most max_connections) with
+ * fallback over each destination's hosts and addresses, and folds the
+ * results into one outcome per recipient. Logs one line per recipient
+ * per attempt. Decides no exit code.
  */
 #ifndef SENDMX_DELIVER_H
 #define SENDMX_DELIVER_H
@@ -25,6 +27,9 @@ struct delivery {
 	const char *queue_id;
 	FILE *transcript;        /* -v: SMTP dialogue goes here; NULL: none */
 	long long arrival_ms;    /* now_ms() when intake began, for delay= */
+	long long deadline;      /* now_ms() value after which whatever is
+				  * still under way is abandoned as TEMPFAIL
+				  * (submit_timeout); <= 0: none */
 	struct rcpt_outcome *outcomes; /* msg->rcpts.n entries, filled by deliver_message */
 };
 

@@ -22,8 +22,8 @@
 #include "intake.h"
 #include "log.h"
 #include "recipients.h"
-#include "route.h"
 #include "smtpd.h"
+#include "verify.h"
 #include "util.h"
 
 struct run {
@@ -44,6 +44,7 @@ static size_t report_failures(const struct delivery *d, struct buf *b);
 static int exit_code(enum status st);
 static int mode_deliver(const struct run *run);
 static int mode_verify(const struct run *run);
+static const char *verify_sender(const struct run *run);
 static int mode_smtp(const struct run *run);
 static enum status smtp_message(void *ctx, struct message *msg,
 				struct err *err);
@@ -345,10 +346,13 @@ static int exit_code(enum status st)
 
 static int mode_verify(const struct run *run)
 {
-	struct address_list rcpts;
+	struct address_list rcpts, qualified;
+	struct err err;
+	enum status st;
 	int rc = EX_OK;
 
 	address_list_init(&rcpts);
+	address_list_init(&qualified);
 	if (parse_cmdline_rcpts(run->inv, &rcpts) != 0) {
 		rc = EX_DATAERR;
 		goto out;
@@ -360,43 +364,38 @@ static int mode_verify(const struct run *run)
 	}
 	for (size_t i = 0; i < rcpts.n; i++) {
 		const char *m = rcpts.items[i].mailbox;
-		struct address_list one;
-		struct next_hop hop;
-		struct err err;
 
 		/* The check and qualification intake applies: what -bm would
 		 * refuse (exit 65) is not "deliverable". */
-		address_list_init(&one);
-		if (recipients_add(&one, NULL, m, run->cfg->hostname, "",
+		if (recipients_add(&qualified, NULL, m, run->cfg->hostname, "",
 				   &err) != ST_OK) {
 			printf("%s: undeliverable: %s\n", m, err.msg);
 			rc = EX_DATAERR;
-			address_list_free(&one);
-			continue;
 		}
-		m = one.items[0].mailbox;
-		hop = route_recipient(run->cfg, m);
-		if (hop.kind == HOP_RELAY) {
-			const struct relay_config *r = hop.relay;
-
-			printf("%s: deliverable via relay %s:%d (%s%s%s)\n", m,
-			       r->host, r->port,
-			       r->tls == TLS_NONE	  ? "no TLS"
-			       : r->tls == TLS_STARTTLS ? "starttls"
-							: "implicit TLS",
-			       r->user ? ", auth as " : "",
-			       r->user ? r->user : "");
-		} else {
-			printf("%s: undeliverable: %s\n", m,
-			       hop.reason ? hop.reason : "no route");
-			if (rc == EX_OK)
-				rc = EX_UNAVAILABLE;
-		}
-		address_list_free(&one);
 	}
+	err.msg[0] = '\0';
+	st = verify_recipients(run->cfg, verify_sender(run), &qualified,
+			       stdout, &err);
+	if (err.msg[0])
+		fprintf(stderr, "sendmx: %s\n", err.msg);
+	if (rc == EX_OK && st != ST_OK)
+		rc = exit_code(st);
 out:
+	address_list_free(&qualified);
 	address_list_free(&rcpts);
 	return rc;
+}
+
+/* The envelope sender -bv routes with (sender_route): -f, else the
+ * caller at hostname, as intake would make it. */
+static const char *verify_sender(const struct run *run)
+{
+	static char buf[512];
+
+	if (run->inv->sender)
+		return run->inv->sender;
+	snprintf(buf, sizeof buf, "%s@%s", run->login, run->cfg->hostname);
+	return buf;
 }
 
 struct smtp_ctx {

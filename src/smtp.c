@@ -93,6 +93,7 @@ void smtp_free(struct smtp_session *s)
 	for (i = 0; i < s->p.nrcpts; i++) {
 		free(s->rcpts[i].addr);
 		free(s->rcpts[i].reply);
+		free(s->rcpts[i].deferred);
 	}
 	free(s->rcpts);
 	free(s->sent);
@@ -149,7 +150,6 @@ static void validate(struct smtp_session *s)
 				"%s at RCPT: invalid recipient address", s->p.peer));
 			continue;
 		}
-		s->sent[s->nsent++] = i;
 	}
 	if (all_final(s)) {
 		s->state = S_CLOSE;
@@ -346,8 +346,13 @@ void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 		smtp_txn_on_dot(s, r);
 		break;
 	case S_AUTH_CANCEL:
-	case S_DOT_IGNORE:
 		smtp_end_after(s, r);
+		break;
+	case S_DOT_IGNORE:
+		if (r->code == 421)
+			smtp_go_close(s);
+		else
+			smtp_txn_next_or_quit(s);
 		break;
 	case S_QUIT:
 		s->state = S_CLOSE;

@@ -7,8 +7,8 @@
  * keeps the protocol testable without a network and lets one event loop
  * run many sessions.
  *
- * Extensions used: PIPELINING (RFC 2920: MAIL, every RCPT and DATA in one
- * write), SIZE (RFC 1870), 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES,
+ * Extensions used: PIPELINING (RFC 2920: MAIL, the transaction's RCPTs
+ * and DATA in one write), SIZE (RFC 1870), 8BITMIME (RFC 6152), ENHANCEDSTATUSCODES,
  * STARTTLS (RFC 3207), AUTH (RFC 4954).
  */
 #ifndef SENDMX_SMTP_H
@@ -45,6 +45,10 @@ struct smtp_params {
 	off_t size;                 /* message size, for SIZE= */
 	bool eightbit;              /* message has 8-bit bytes: BODY=8BITMIME if offered */
 	int timeout_s;              /* >0: one timeout for every reply; 0: RFC 5321 4.5.3.2 */
+	size_t max_rcpt_per_txn;    /* RCPTs in one transaction; 0: all. More
+				     * recipients, or a 452 "too many", go on
+				     * in further transactions on the same
+				     * connection (RFC 5321 4.5.3.1.10) */
 };
 
 enum smtp_want {

@@ -50,6 +50,14 @@ void smtp_hello_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 
 static void after_hello(struct smtp_session *s)
 {
+	/* Opportunistic (MX hosts): TLS when offered, plain when not. */
+	if (s->p.tls == TLS_OPPORTUNISTIC && !s->tls_active &&
+	    s->ext.starttls) {
+		s->stage = STAGE_STARTTLS;
+		smtp_send_cmd(s, "STARTTLS", NULL);
+		s->state = S_STARTTLS;
+		return;
+	}
 	if (s->p.tls == TLS_STARTTLS && !s->tls_active) {
 		s->stage = STAGE_STARTTLS;
 		/* TLS was asked for: never fall back to plain text. */
@@ -74,6 +82,12 @@ void smtp_hello_on_starttls(struct smtp_session *s,
 	if (r->code == 220) {
 		s->stage = STAGE_TLS;
 		s->state = S_TLS;
+		return;
+	}
+	/* Opportunistic: a refused STARTTLS command leaves a usable plain
+	 * session (the refusal came before any handshake). */
+	if (s->p.tls == TLS_OPPORTUNISTIC && r->code != 421) {
+		smtp_auth_start(s);
 		return;
 	}
 	smtp_fail_reply(s, ST_TEMPFAIL, r);

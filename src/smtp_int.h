@@ -44,12 +44,15 @@ struct rcpt {
 	char *reply;
 	bool final;
 	bool accepted;  /* 2xx to RCPT: the outcome waits for the final "." */
+	bool tried;     /* named in a RCPT of some transaction */
+	char *deferred; /* the 452 "too many recipients" reply (a summary)
+			 * of the last transaction: due in the next one */
 };
 
 struct smtp_session {
 	struct smtp_params p;  /* strings below are our own copies */
 	struct rcpt *rcpts;
-	size_t *sent;          /* indexes of the recipients in RCPT commands */
+	size_t *sent;          /* indexes of this transaction's recipients */
 	size_t nsent;
 	size_t naccepted;
 
@@ -69,6 +72,7 @@ struct smtp_session {
 	bool pipelined;        /* this transaction's commands went out together */
 	size_t txn_pos;        /* 0 MAIL, 1..nsent RCPT, nsent+1 DATA */
 	bool txn_failed;       /* MAIL refused: later replies are noise */
+	bool txn_progress;     /* the last transaction settled someone */
 };
 
 /* ---- results (smtp.c) ---------------------------------------------------- */

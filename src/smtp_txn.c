@@ -10,6 +10,7 @@
 
 #include "smtp_txn.h"
 
+static size_t select_batch(struct smtp_session *s);
 static void send_rcpt(struct smtp_session *s, size_t k);
 static enum smtp_stage txn_stage(const struct smtp_session *s);
 static void on_mail(struct smtp_session *s, const struct smtp_reply *r);
@@ -23,6 +24,10 @@ void smtp_txn_start(struct smtp_session *s)
 	size_t k;
 
 	s->stage = STAGE_MAIL;
+	if (select_batch(s) == 0) {
+		smtp_quit(s);
+		return;
+	}
 	/* RFC 1870 6.1: a message over the declared limit is refused
 	 * permanently; do not even start the transaction. */
 	if (s->ext.size_max > 0 && (long long)s->p.size > s->ext.size_max) {
@@ -46,6 +51,7 @@ void smtp_txn_start(struct smtp_session *s)
 	s->txn_pos = 0;
 	s->txn_failed = false;
 	s->naccepted = 0;
+	s->txn_progress = false;
 	s->state = S_TXN;
 	/* RFC 2920 3.1: MAIL, RCPT and DATA may all go in one group; DATA
 	 * is the last command in it. */
@@ -54,6 +60,55 @@ void smtp_txn_start(struct smtp_session *s)
 			send_rcpt(s, k);
 		smtp_send_cmd(s, "DATA", NULL);
 	}
+}
+
+/* The recipients of the next transaction: those deferred by a 452
+ * first (they have waited), then the untried, up to max_rcpt_per_txn. */
+static size_t select_batch(struct smtp_session *s)
+{
+	size_t max = s->p.max_rcpt_per_txn ? s->p.max_rcpt_per_txn
+					   : s->p.nrcpts;
+
+	s->nsent = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < s->p.nrcpts && s->nsent < max; i++) {
+			struct rcpt *rc = &s->rcpts[i];
+
+			if (rc->final || (pass == 0) != (rc->deferred != NULL))
+				continue;
+			if (pass == 1 && rc->tried)
+				continue;
+			rc->tried = true;
+			free(rc->deferred);
+			rc->deferred = NULL;
+			s->sent[s->nsent++] = i;
+		}
+	return s->nsent;
+}
+
+/* A transaction that settled nobody would settle nobody again: the
+ * deferred then get their 452 as a temporary failure. */
+void smtp_txn_next_or_quit(struct smtp_session *s)
+{
+	bool due = false;
+
+	for (size_t i = 0; i < s->p.nrcpts; i++) {
+		struct rcpt *rc = &s->rcpts[i];
+
+		if (rc->final)
+			continue;
+		if (rc->deferred && !s->txn_progress) {
+			smtp_set_result(rc, ST_TEMPFAIL, rc->deferred);
+			rc->deferred = NULL;
+			continue;
+		}
+		if (rc->deferred || !rc->tried)
+			due = true;
+	}
+	if (due)
+		smtp_txn_start(s);
+	else
+		smtp_quit(s);
 }
 
 static void send_rcpt(struct smtp_session *s, size_t k)
@@ -115,7 +170,18 @@ static void on_rcpt(struct smtp_session *s, const struct smtp_reply *r)
 		if (reply_class(r) == 2) {
 			rc->accepted = true;
 			s->naccepted++;
+			s->txn_progress = true;
+		} else if (r->code == 452) {
+			/* RFC 5321 4.5.3.1.10: too many recipients for this
+			 * transaction; the next one takes the rest. */
+			char *sum = reply_summary(r);
+
+			rc->deferred = xasprintf("%s at %s: %s", s->p.peer,
+						 smtp_stage_name(s->stage),
+						 sum);
+			free(sum);
 		} else {
+			s->txn_progress = true;
 			char *sum = reply_summary(r);
 
 			smtp_set_result(rc, smtp_status_of(r),
@@ -138,7 +204,7 @@ static void after_rcpt(struct smtp_session *s)
 		return;
 	}
 	if (s->naccepted == 0) {
-		smtp_quit(s);
+		smtp_txn_next_or_quit(s);
 		return;
 	}
 	s->stage = STAGE_DATA;
@@ -183,7 +249,7 @@ void smtp_txn_on_dot(struct smtp_session *s, const struct smtp_reply *r)
 				smtp_set_result(&s->rcpts[i], ST_OK,
 						xstrdup(sum));
 		free(sum);
-		smtp_quit(s);
+		smtp_txn_next_or_quit(s);
 		return;
 	}
 	smtp_fail_reply(s, smtp_status_of(r), r);

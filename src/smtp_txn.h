@@ -19,6 +19,10 @@
  * and ends the session with QUIT instead. */
 void smtp_txn_start(struct smtp_session *s);
 
+/* After a transaction: the next one for recipients still due (not yet
+ * named in a RCPT, or answered 452 last time), else QUIT. */
+void smtp_txn_next_or_quit(struct smtp_session *s);
+
 /* S_TXN: one reply to MAIL, RCPT or DATA; replies arrive in command
  * order, so the position alone says which command it answers. A 354 with
  * an accepted recipient hands the body to the driver (S_BODY). */

@@ -31,6 +31,8 @@ struct tls {
 	SSL *ssl;
 	bool want_write;  /* last -2 was SSL_ERROR_WANT_WRITE */
 	bool failed;      /* fatal error seen: no close_notify allowed */
+	bool verify;      /* for the description and handshake errors */
+	char name[256];   /* server name, "" when none */
 	char desc[160];
 };
 
@@ -51,7 +53,6 @@ static void queue_error(char *out, size_t n);
 static SSL_CTX *new_ctx(const struct tls_params *p, struct err *err);
 static SSL *new_ssl(SSL_CTX *ctx, int fd, const struct tls_params *p,
 		    struct err *err);
-static int drive_handshake(SSL *ssl, int fd, long long deadline, int *sslerr);
 static void handshake_error(SSL *ssl, const struct tls_params *p, int sslerr,
 			    struct err *err);
 static ssize_t io_result(struct tls *t, int r, const char *what,
@@ -194,39 +195,6 @@ fail:
 	return NULL;
 }
 
-/* 1 done, 0 deadline passed, -1 failed (*sslerr: SSL_get_error value). */
-static int drive_handshake(SSL *ssl, int fd, long long deadline, int *sslerr)
-{
-	struct sigpipe_guard g;
-	short ev;
-	int r, e, w;
-
-	for (;;) {
-		ERR_clear_error();
-		sigpipe_block(&g);
-		r = SSL_connect(ssl);
-		e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, r);
-		sigpipe_restore(&g);
-		if (r == 1)
-			return 1;
-		if (e == SSL_ERROR_WANT_READ)
-			ev = POLLIN;
-		else if (e == SSL_ERROR_WANT_WRITE)
-			ev = POLLOUT;
-		else {
-			*sslerr = e;
-			return -1;
-		}
-		w = poll_fd(fd, ev, deadline);
-		if (w == 0)
-			return 0;
-		if (w < 0) {
-			*sslerr = SSL_ERROR_SYSCALL;
-			return -1;
-		}
-	}
-}
-
 static void handshake_error(SSL *ssl, const struct tls_params *p, int sslerr,
 			    struct err *err)
 {
@@ -246,15 +214,12 @@ static void handshake_error(SSL *ssl, const struct tls_params *p, int sslerr,
 	err_set(err, "TLS handshake with %s failed: %s", name, why);
 }
 
-enum status tls_handshake(int fd, const struct tls_params *p, int timeout_ms,
-			  struct tls **out, struct err *err)
+enum status tls_begin(int fd, const struct tls_params *p, struct tls **out,
+		      struct err *err)
 {
-	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-	SSL_CTX *ctx = NULL;
-	SSL *ssl = NULL;
+	SSL_CTX *ctx;
+	SSL *ssl;
 	struct tls *t;
-	enum status st = ST_TEMPFAIL;
-	int r, sslerr = SSL_ERROR_NONE;
 
 	*out = NULL;
 	if (p->verify && p->servername == NULL) {
@@ -263,37 +228,83 @@ enum status tls_handshake(int fd, const struct tls_params *p, int timeout_ms,
 	}
 	ctx = new_ctx(p, err);
 	if (ctx == NULL)
-		goto out;
+		return ST_TEMPFAIL;
 	ssl = new_ssl(ctx, fd, p, err);
-	if (ssl == NULL)
-		goto out;
-	errno = 0;
-	r = drive_handshake(ssl, fd, deadline, &sslerr);
-	if (r == 0) {
-		ERR_clear_error();
-		err_set(err, "TLS handshake with %s timed out after %.*f s",
-			p->servername ? p->servername : "peer",
-			timeout_ms % 1000 ? 1 : 0, timeout_ms / 1000.0);
-		goto out;
-	}
-	if (r < 0) {
-		handshake_error(ssl, p, sslerr, err);
-		goto out;
-	}
-	t = xcalloc(1, sizeof *t);
-	t->ssl = ssl;
-	snprintf(t->desc, sizeof t->desc, "%s %s, %s", SSL_get_version(ssl),
-		 SSL_get_cipher_name(ssl),
-		 p->verify && SSL_get_verify_result(ssl) == X509_V_OK ?
-		 "verified" : "not verified");
-	ssl = NULL;
-	*out = t;
-	st = ST_OK;
-out:
-	SSL_free(ssl);
 	/* The SSL holds its own reference to the context. */
 	SSL_CTX_free(ctx);
-	return st;
+	if (ssl == NULL)
+		return ST_TEMPFAIL;
+	t = xcalloc(1, sizeof *t);
+	t->ssl = ssl;
+	t->verify = p->verify;
+	snprintf(t->name, sizeof t->name, "%s",
+		 p->servername ? p->servername : "");
+	*out = t;
+	return ST_OK;
+}
+
+int tls_continue(struct tls *t, struct err *err)
+{
+	struct tls_params p = { t->name[0] ? t->name : NULL, t->verify, NULL,
+				NULL };
+	struct sigpipe_guard g;
+	int r, e;
+
+	ERR_clear_error();
+	errno = 0;
+	sigpipe_block(&g);
+	r = SSL_connect(t->ssl);
+	e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
+	sigpipe_restore(&g);
+	if (r == 1) {
+		snprintf(t->desc, sizeof t->desc, "%s %s, %s",
+			 SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl),
+			 t->verify && SSL_get_verify_result(t->ssl) ==
+			 X509_V_OK ? "verified" : "not verified");
+		return 1;
+	}
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		t->want_write = e == SSL_ERROR_WANT_WRITE;
+		return -2;
+	}
+	t->failed = true;
+	handshake_error(t->ssl, &p, e, err);
+	return -1;
+}
+
+enum status tls_handshake(int fd, const struct tls_params *p, int timeout_ms,
+			  struct tls **out, struct err *err)
+{
+	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	struct tls *t;
+	int r, w;
+
+	*out = NULL;
+	if (tls_begin(fd, p, &t, err) != ST_OK)
+		return ST_TEMPFAIL;
+	while ((r = tls_continue(t, err)) == -2) {
+		w = poll_fd(fd, t->want_write ? POLLOUT : POLLIN, deadline);
+		if (w == 0) {
+			ERR_clear_error();
+			err_set(err, "TLS handshake with %s timed out after "
+				"%.*f s", p->servername ? p->servername : "peer",
+				timeout_ms % 1000 ? 1 : 0, timeout_ms / 1000.0);
+			break;
+		}
+		if (w < 0) {
+			err_set(err, "TLS handshake with %s failed: %s",
+				p->servername ? p->servername : "peer",
+				strerror(errno));
+			break;
+		}
+	}
+	if (r != 1) {
+		t->failed = true;
+		tls_close(t);
+		return ST_TEMPFAIL;
+	}
+	*out = t;
+	return ST_OK;
 }
 
 /* Maps an SSL_read/SSL_write result to the tls.h convention. */

@@ -27,6 +27,15 @@ struct tls;
 enum status tls_handshake(int fd, const struct tls_params *p, int timeout_ms,
 			  struct tls **out, struct err *err);
 
+/* The same handshake for an event loop, in steps: tls_begin sets it up
+ * (ST_OK with *out; ST_TEMPFAIL with err for a bad CA file and the like);
+ * tls_continue advances it: 1 done, -2 would block (poll for
+ * tls_wants_write ? POLLOUT : POLLIN and call again), -1 failed (err:
+ * certificate verification, handshake failure). Free with tls_close. */
+enum status tls_begin(int fd, const struct tls_params *p, struct tls **out,
+		      struct err *err);
+int tls_continue(struct tls *t, struct err *err);
+
 /* Read up to n bytes; returns >0 bytes, 0 on clean close, -1 on error
  * (err set), -2 when it would block (poll for tls_wants_write ? POLLOUT : POLLIN). */
 ssize_t tls_read(struct tls *t, void *p, size_t n, struct err *err);

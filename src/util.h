@@ -39,6 +39,8 @@ struct buf {
 void buf_init(struct buf *b);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b);              /* len = 0, keeps memory */
+/* Makes room for extra more bytes (and the NUL) without changing len. */
+void buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_appends(struct buf *b, const char *s);
 void buf_appendf(struct buf *b, const char *fmt, ...)

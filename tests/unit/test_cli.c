@@ -307,10 +307,10 @@ static void test_dsn_and_friends_ignored(void **state)
 	assert_int_equal(p.st, ST_OK);
 	assert_int_equal(p.inv.nrecipients, 1);
 	assert_string_equal(p.inv.recipients[0], "rcpt");
-	assert_int_equal(p.inv.nignored, 7);
-	assert_true(has_ignored(&p.inv, "ignoring -N never ("));
-	assert_true(has_ignored(&p.inv, "ignoring -R hdrs ("));
-	assert_true(has_ignored(&p.inv, "ignoring -V envid ("));
+	assert_int_equal(p.inv.nignored, 4);
+	assert_string_equal(p.inv.dsn_notify, "never");
+	assert_string_equal(p.inv.dsn_ret, "hdrs");
+	assert_string_equal(p.inv.envid, "envid");
 	assert_true(has_ignored(&p.inv, "ignoring -L tag ("));
 	assert_true(has_ignored(&p.inv, "ignoring -G ("));
 	assert_true(has_ignored(&p.inv, "ignoring -U ("));
@@ -322,8 +322,9 @@ static void test_dsn_and_friends_ignored(void **state)
 		    "-Ltag2", "-h3", "-n", "-m", "-oQ/var/spool", NULL);
 	assert_int_equal(p.st, ST_OK);
 	assert_int_equal(p.inv.nrecipients, 0);
-	assert_int_equal(p.inv.nignored, 8);
-	assert_true(has_ignored(&p.inv, "ignoring -N success,failure ("));
+	assert_int_equal(p.inv.nignored, 6);
+	assert_string_equal(p.inv.dsn_notify, "success,failure");
+	assert_string_equal(p.inv.envid, "x");
 	assert_true(has_ignored(&p.inv, "ignoring -B type ("));
 	assert_true(has_ignored(&p.inv, "ignoring -h 3 ("));
 	assert_true(has_ignored(&p.inv, "ignoring -n ("));
@@ -332,15 +333,38 @@ static void test_dsn_and_friends_ignored(void **state)
 	done(&p);
 }
 
+static void test_dsn_options_checked(void **state)
+{
+	struct parsed p;
+
+	(void)state;
+	parse_words(&p, "sendmail", "-N", "never,delay", "a", NULL);
+	assert_int_equal(p.st, ST_PERMFAIL);
+	assert_non_null(strstr(p.err.msg, "-N takes never"));
+	parse_words(&p, "sendmail", "-N", "sometimes", "a", NULL);
+	assert_int_equal(p.st, ST_PERMFAIL);
+	parse_words(&p, "sendmail", "-R", "body", "a", NULL);
+	assert_int_equal(p.st, ST_PERMFAIL);
+	assert_non_null(strstr(p.err.msg, "-R takes full or hdrs"));
+	parse_words(&p, "sendmail", "-V", "a b", "a", NULL);
+	assert_int_equal(p.st, ST_PERMFAIL);
+	parse_words(&p, "sendmail", "-N", "FAILURE,delay", "-R", "FULL", "a",
+		    NULL);
+	assert_int_equal(p.st, ST_OK);
+	assert_string_equal(p.inv.dsn_notify, "FAILURE,delay");
+	assert_string_equal(p.inv.dsn_ret, "FULL");
+	done(&p);
+}
+
 static void test_ignored_value_sanitized(void **state)
 {
 	struct parsed p;
 
 	(void)state;
-	parse_words(&p, "sendmail", "-V", "a\nb\x1b", NULL);
+	parse_words(&p, "sendmail", "-L", "a\nb\x1b", NULL);
 	assert_int_equal(p.st, ST_OK);
 	assert_int_equal(p.inv.nignored, 1);
-	assert_true(has_ignored(&p.inv, "ignoring -V a?b? ("));
+	assert_true(has_ignored(&p.inv, "ignoring -L a?b? ("));
 	done(&p);
 }
 
@@ -524,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_delivery_mode),
 		cmocka_unit_test(test_dsn_and_friends_ignored),
 		cmocka_unit_test(test_ignored_value_sanitized),
+		cmocka_unit_test(test_dsn_options_checked),
 		cmocka_unit_test(test_config_path_and_verbose),
 		cmocka_unit_test(test_argument_not_recipient),
 		cmocka_unit_test(test_recipients_collected),
