@@ -905,7 +905,11 @@ static char *ares_why(const struct dns *d, int s, bool host)
 	case ARES_ETIMEOUT:
 		return xasprintf("DNS lookup timed out after %d s", d->timeout_s);
 	case ARES_ECONNREFUSED:
-		return xstrdup("DNS server unreachable (connection refused)");
+		/* c-ares 1.18 ends a query with this both when the server
+		 * is unreachable and when every try got SERVFAIL, REFUSED or
+		 * NOTIMP (it retries those and keeps no rcode). */
+		return xstrdup("DNS server failed or unreachable (SERVFAIL, "
+			       "REFUSED or connection refused)");
 	case ARES_EFORMERR:
 		return xstrdup("DNS server could not parse the query (FORMERR)");
 	case ARES_ENOTIMP:

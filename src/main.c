@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <time.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -19,8 +19,12 @@
 #include "cli.h"
 #include "config.h"
 #include "deliver.h"
+#include "enqueue.h"
 #include "intake.h"
 #include "log.h"
+#include "mailq.h"
+#include "qrun.h"
+#include "queue.h"
 #include "recipients.h"
 #include "smtpd.h"
 #include "verify.h"
@@ -34,13 +38,23 @@ struct run {
 
 static int open_std_fds(void);
 static const char *caller_login(void);
-static void make_queue_id(char *id, size_t size);
 static int parse_cmdline_rcpts(const struct invocation *inv,
 			       struct address_list *out);
-static enum status deliver_taken(const struct run *run, struct message *msg,
-				 const char *qid, long long arrival,
-				 struct buf *failures, size_t *nsent);
-static size_t report_failures(const struct delivery *d, struct buf *b);
+static void deliver_taken(const struct run *run, struct message *msg,
+			  const char *qid, long long arrival,
+			  struct delivery *d);
+static int open_queue(const struct run *run, struct queue **q);
+static char delivery_mode(const struct run *run);
+static enum status keep_deferred(const struct run *run, struct queue *q,
+				 const char *qid, int data_fd,
+				 const struct message *msg, long long arrival,
+				 const struct delivery *d, struct err *err);
+static void background_delivery(const struct run *run, struct queue *q,
+				const char *qid, int data_fd);
+static int mode_print_queue(const struct run *run);
+static int mode_queue_run(const struct run *run);
+static size_t report_failures(const struct delivery *d, const char *qid,
+			      struct buf *b);
 static int exit_code(enum status st);
 static int mode_deliver(const struct run *run);
 static int mode_verify(const struct run *run);
@@ -54,7 +68,7 @@ int main(int argc, char **argv)
 {
 	struct invocation inv;
 	struct config *cfg = NULL;
-	struct run run;
+	struct run run = { 0 };
 	struct err err;
 	int rc = EX_SOFTWARE;
 
@@ -96,15 +110,10 @@ int main(int argc, char **argv)
 		rc = mode_smtp(&run);
 		break;
 	case MODE_PRINT_QUEUE:
-		/* The durable queue comes with the queue issue; until then
-		 * nothing is ever left behind to list. */
-		printf("Mail queue is empty (sendmx keeps no queue yet: "
-		       "every message is delivered or refused at once)\n");
-		rc = EX_OK;
+		rc = mode_print_queue(&run);
 		break;
 	case MODE_QUEUE_RUN:
-		fprintf(stderr, "sendmx: no queue yet: nothing to do\n");
-		rc = EX_OK;
+		rc = mode_queue_run(&run);
 		break;
 	case MODE_NEWALIASES:
 		fprintf(stderr, "sendmx: aliases are not supported yet: "
@@ -168,17 +177,6 @@ static const char *caller_login(void)
 	return name;
 }
 
-/* Seconds, microseconds and pid, in hex: unique per process and sortable
- * by time, in the spirit of Postfix queue ids. */
-static void make_queue_id(char *id, size_t size)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	snprintf(id, size, "%08lX%05lX%05lX", (unsigned long)tv.tv_sec,
-		 (unsigned long)tv.tv_usec, (unsigned long)getpid() & 0xFFFFF);
-}
-
 /* Each argv recipient may be a list with display names. */
 static int parse_cmdline_rcpts(const struct invocation *inv,
 			       struct address_list *out)
@@ -220,19 +218,32 @@ static int mode_deliver(const struct run *run)
 	struct address_list cmdline;
 	struct intake_opts o;
 	struct message msg;
+	struct delivery d = { 0 };
+	struct queue *q = NULL;
 	struct err err;
 	struct buf failures;
-	size_t nsent = 0;
-	char qid[32];
+	char qid[QUEUE_ID_LEN + 1];
 	char *sender = NULL;
 	long long arrival = now_ms();
+	bool queued = false;
+	int data_fd = -1;
 	enum status st;
 	int rc;
 
 	address_list_init(&cmdline);
 	message_init(&msg);
 	buf_init(&failures);
-	make_queue_id(qid, sizeof qid);
+	/* Nothing is accepted unless it can be kept: the queue first. */
+	rc = open_queue(run, &q);
+	if (rc != EX_OK)
+		goto out;
+	st = queue_create(q, qid, &data_fd, &err);
+	if (st != ST_OK) {
+		fprintf(stderr, "sendmx: message not taken: %s\n", err.msg);
+		log_error(NULL, "refused: %s", err.msg);
+		rc = st == ST_PERMFAIL ? EX_CANTCREAT : EX_TEMPFAIL;
+		goto out;
+	}
 	if (parse_cmdline_rcpts(inv, &cmdline) != 0) {
 		rc = EX_DATAERR;
 		goto out;
@@ -262,21 +273,68 @@ static int mode_deliver(const struct run *run)
 		goto out;
 	}
 
-	st = deliver_taken(run, &msg, qid, arrival, &failures, &nsent);
+	if (delivery_mode(run) != 'i') {
+		/* -odb / -odq: durable first; -odb then delivers in a
+		 * detached child while the caller goes on. */
+		log_info(qid, "from=<%s>, size=%lld, nrcpt=%zu, msgid=%s",
+			 msg.sender, (long long)msg.size, msg.rcpts.n,
+			 msg.message_id ? msg.message_id : "none");
+		st = keep_deferred(run, q, qid, data_fd, &msg, arrival, NULL,
+				   &err);
+		if (st != ST_OK) {
+			fprintf(stderr, "sendmx: message not taken: %s\n",
+				err.msg);
+			log_error(qid, "not queued: %s", err.msg);
+			rc = EX_TEMPFAIL;
+			goto out;
+		}
+		queued = true;
+		log_info(qid, "queued");
+		if (inv->verbose)
+			fprintf(stderr, "sendmx: queued as %s\n", qid);
+		if (delivery_mode(run) == 'b')
+			background_delivery(run, q, qid, data_fd);
+		rc = EX_OK;
+		goto out;
+	}
+
+	d.deadline = now_ms() + run->cfg->submit_timeout * 1000LL;
+	deliver_taken(run, &msg, qid, arrival, &d);
+	if (deliver_fold(&d) == ST_TEMPFAIL) {
+		st = keep_deferred(run, q, qid, data_fd, &msg, arrival,
+				   &d, &err);
+		if (st != ST_OK) {
+			/* The caller must learn it: it has to send again
+			 * (the recipients that got it will get it twice). */
+			fprintf(stderr, "sendmx: the deferred recipients "
+				"could not be queued: %s\n", err.msg);
+			log_error(qid, "not queued: %s", err.msg);
+			report_failures(&d, NULL, &failures);
+			fputs(failures.data ? failures.data : "", stderr);
+			rc = EX_TEMPFAIL;
+			goto out;
+		}
+		queued = true;
+	}
+	report_failures(&d, queued ? qid : NULL, &failures);
 	if (failures.len > 0)
 		fputs(failures.data, stderr);
-	/* "not sent" only when it is true: a caller that retries after a
-	 * partial success sends the accepted recipients a second copy. */
-	if (st == ST_TEMPFAIL && nsent == 0)
-		fprintf(stderr, "sendmx: message not sent: temporary failure; "
-				"it was not queued, try again later\n");
-	else if (st == ST_TEMPFAIL)
-		fprintf(stderr, "sendmx: message sent to %zu of %zu "
-				"recipients; it was not queued for the deferred "
-				"ones: try again later for them only\n",
-			nsent, msg.rcpts.n);
-	rc = exit_code(st);
+	/* Deferred recipients are safe in the queue: only refusals make
+	 * the exit non-zero (-odi reports them instead of a bounce). */
+	rc = EX_OK;
+	for (size_t i = 0; i < msg.rcpts.n; i++)
+		if (d.outcomes[i].status == ST_PERMFAIL)
+			rc = EX_UNAVAILABLE;
 out:
+	if (d.outcomes)
+		delivery_free_outcomes(&d);
+	if (data_fd >= 0) {
+		/* A message not queued leaves no file behind. */
+		if (!queued && queue_remove(q, qid, &err) != ST_OK)
+			log_error(qid, "%s", err.msg);
+		close(data_fd);
+	}
+	queue_close(q);
 	free(sender);
 	buf_free(&failures);
 	message_free(&msg);
@@ -284,33 +342,181 @@ out:
 	return rc;
 }
 
-/* Logs the arrival, delivers, appends one line per failed recipient
- * to failures ("sendmx: <rcpt>: <why>\n"): a buffer, not a struct err,
- * whose 1 KiB would silently drop every refused recipient after the
- * first few; *nsent is the number of recipients accepted. */
-static enum status deliver_taken(const struct run *run, struct message *msg,
-				 const char *qid, long long arrival,
-				 struct buf *failures, size_t *nsent)
+/* Opens queue_dir; EX_OK, or the exit code after saying why. */
+static int open_queue(const struct run *run, struct queue **q)
 {
-	struct delivery d = { 0 };
+	struct err err;
+	enum status st = queue_open(run->cfg->queue_dir, q, &err);
+
+	if (st == ST_OK)
+		return EX_OK;
+	fprintf(stderr, "sendmx: %s\n", err.msg);
+	log_error(NULL, "%s", err.msg);
+	*q = NULL;
+	return st == ST_PERMFAIL ? EX_CANTCREAT : EX_TEMPFAIL;
+}
+
+/* -od<x> when given, else the config's delivery_mode: 'i', 'b' or 'q'
+ * ('d', sendmail's "deferred", queues like 'q'). */
+static char delivery_mode(const struct run *run)
+{
+	char m = run->inv->delivery_mode;
+
+	if (m == 'd')
+		return 'q';
+	if (m)
+		return m;
+	switch (run->cfg->delivery_mode) {
+	case DELIVER_BACKGROUND:
+		return 'b';
+	case DELIVER_QUEUE:
+		return 'q';
+	default:
+		return 'i';
+	}
+}
+
+/* Puts the message (or what of it is still undelivered) in the queue,
+ * durably, under the id queue_create gave it. */
+static enum status keep_deferred(const struct run *run, struct queue *q,
+				 const char *qid, int data_fd,
+				 const struct message *msg, long long arrival,
+				 const struct delivery *d, struct err *err)
+{
+	struct qctl dsn;
+	long long arrival_s = (long long)time(NULL) -
+			      (now_ms() - arrival) / 1000;
 	enum status st;
 
-	log_info(qid, "from=<%s>, size=%lld, nrcpt=%zu, msgid=%s",
-		 msg->sender, (long long)msg->size, msg->rcpts.n,
-		 msg->message_id ? msg->message_id : "none");
-	d.cfg = run->cfg;
-	d.msg = msg;
-	d.queue_id = qid;
-	d.transcript = run->inv->verbose ? stderr : NULL;
-	d.arrival_ms = arrival;
-	st = deliver_message(&d);
-	*nsent = report_failures(&d, failures);
-	delivery_free_outcomes(&d);
+	qctl_init(&dsn);
+	enqueue_dsn_from_cli(run->inv, &dsn);
+	st = enqueue_message(run->cfg, q, qid, data_fd, msg, arrival_s,
+			     d ? d->outcomes : NULL, &dsn, err);
+	qctl_free(&dsn);
 	return st;
 }
 
-/* Returns the number of recipients that were accepted. */
-static size_t report_failures(const struct delivery *d, struct buf *b)
+/* -odb: a detached child delivers the queued message; the caller's
+ * process returns at once. A failed fork leaves it to the next run. */
+static void background_delivery(const struct run *run, struct queue *q,
+				const char *qid, int data_fd)
+{
+	pid_t pid;
+	int null;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		log_warn(qid, "cannot fork for background delivery: %s; the "
+			 "next queue run delivers it", strerror(errno));
+		return;
+	}
+	if (pid > 0)
+		return;
+	/* The child: no terminal, no caller's pipes held open. */
+	(void)setsid();
+	null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+	qrun_message(run->cfg, q, qid, dup(data_fd), NULL, NULL);
+}
+
+/* -bp, mailq. */
+static int mode_print_queue(const struct run *run)
+{
+	struct queue *q;
+	struct err err;
+	int rc = open_queue(run, &q);
+
+	if (rc != EX_OK)
+		return rc;
+	if (mailq_print(q, stdout, &err) != ST_OK) {
+		fprintf(stderr, "sendmx: %s\n", err.msg);
+		rc = EX_TEMPFAIL;
+	}
+	queue_close(q);
+	return rc;
+}
+
+/*
+ * -q: one run over what is due. -qI<part>, -qR<part>, -qS<part>: the
+ * messages whose id, a pending recipient or the sender contains part,
+ * due or not. -q<interval> (-q15m): runs every interval, in the
+ * foreground, until killed (for a service manager).
+ */
+static int mode_queue_run(const struct run *run)
+{
+	const char *arg = run->inv->queue_arg ? run->inv->queue_arg : "";
+	struct qrun_opts o = { 0 };
+	struct qrun_stats stats = { 0 };
+	struct queue *q;
+	struct err err;
+	long interval = 0;
+	int rc;
+
+	if (*arg == 'I' || *arg == 'R' || *arg == 'S') {
+		o.select = *arg;
+		o.match = arg + 1;
+	} else if (*arg == 'f') {
+		o.force = true;    /* sendmail's -qf: everything, now */
+	} else if (*arg != '\0' &&
+		   (!parse_duration(arg, &interval) || interval <= 0)) {
+		fprintf(stderr, "sendmx: -q%s: expected -q, -q<interval> "
+			"(15m), -qI<id>, -qR<recipient> or -qS<sender>\n", arg);
+		return EX_USAGE;
+	}
+	o.transcript = run->inv->verbose ? stderr : NULL;
+	rc = open_queue(run, &q);
+	if (rc != EX_OK)
+		return rc;
+	for (;;) {
+		if (qrun_once(run->cfg, q, &o, &stats, &err) != ST_OK) {
+			fprintf(stderr, "sendmx: queue run: %s\n", err.msg);
+			log_error(NULL, "queue run: %s", err.msg);
+			rc = EX_TEMPFAIL;
+		}
+		if (run->inv->verbose)
+			fprintf(stderr, "sendmx: queue run: %zu messages, %zu "
+				"recipients sent, %zu deferred, %zu bounced\n",
+				stats.messages, stats.sent, stats.deferred,
+				stats.bounced);
+		if (interval == 0)
+			break;
+		sleep((unsigned)interval);
+		memset(&stats, 0, sizeof stats);
+	}
+	queue_close(q);
+	return rc;
+}
+
+/* Logs the arrival and delivers; d keeps the outcomes (the caller
+ * frees them with delivery_free_outcomes). */
+static void deliver_taken(const struct run *run, struct message *msg,
+			  const char *qid, long long arrival,
+			  struct delivery *d)
+{
+	log_info(qid, "from=<%s>, size=%lld, nrcpt=%zu, msgid=%s",
+		 msg->sender, (long long)msg->size, msg->rcpts.n,
+		 msg->message_id ? msg->message_id : "none");
+	d->cfg = run->cfg;
+	d->msg = msg;
+	d->queue_id = qid;
+	d->transcript = run->inv->verbose ? stderr : NULL;
+	d->arrival_ms = arrival;
+	deliver_message(d);
+}
+
+/* Appends one line per recipient not delivered to b ("sendmx: <rcpt>:
+ * refused: <why>" or "... deferred: <why>; queued as ID") - a buffer,
+ * not a struct err, whose 1 KiB would drop every refused recipient
+ * after the first few. Returns the number that were accepted. */
+static size_t report_failures(const struct delivery *d, const char *qid,
+			      struct buf *b)
 {
 	size_t nsent = 0;
 
@@ -321,11 +527,13 @@ static size_t report_failures(const struct delivery *d, struct buf *b)
 			nsent++;
 			continue;
 		}
-		buf_appendf(b, "sendmx: %s: %s%s\n",
-			    d->msg->rcpts.items[i].mailbox,
+		buf_appendf(b, "sendmx: %s: %s%s", d->msg->rcpts.items[i].mailbox,
 			    o->status == ST_TEMPFAIL ? "deferred: "
 						     : "refused: ",
 			    o->reply ? o->reply : "");
+		if (o->status == ST_TEMPFAIL && qid)
+			buf_appendf(b, "; queued as %s, will retry", qid);
+		buf_appends(b, "\n");
 	}
 	return nsent;
 }
@@ -400,22 +608,49 @@ static const char *verify_sender(const struct run *run)
 
 struct smtp_ctx {
 	const struct run *run;
+	struct queue *q;
 };
 
-/* -bs: each message taken in by smtpd is delivered now; the SMTP reply
- * after DATA carries the outcome. */
+/* -bs: each message taken in by smtpd is delivered now; what is
+ * deferred is queued, and the reply after DATA says the message was
+ * taken (250) unless a recipient was refused or it cannot be queued. */
 static enum status smtp_message(void *ctx, struct message *msg,
 				struct err *err)
 {
 	const struct smtp_ctx *c = ctx;
+	struct delivery d = { 0 };
 	struct buf failures;
+	char qid[QUEUE_ID_LEN + 1];
 	size_t nsent;
+	int data_fd = -1;
+	bool queued = false;
 	enum status st;
-	char qid[32];
 
-	make_queue_id(qid, sizeof qid);
+	st = queue_create(c->q, qid, &data_fd, err);
+	if (st != ST_OK) {
+		log_error(NULL, "refused: %s", err->msg);
+		return ST_TEMPFAIL;
+	}
 	buf_init(&failures);
-	st = deliver_taken(c->run, msg, qid, now_ms(), &failures, &nsent);
+	d.deadline = now_ms() + c->run->cfg->submit_timeout * 1000LL;
+	deliver_taken(c->run, msg, qid, now_ms(), &d);
+	st = deliver_fold(&d);
+	if (st == ST_TEMPFAIL) {
+		st = keep_deferred(c->run, c->q, qid, data_fd, msg, now_ms(),
+				   &d, err);
+		if (st != ST_OK) {
+			log_error(qid, "not queued: %s", err->msg);
+			st = ST_TEMPFAIL;
+			goto out;
+		}
+		queued = true;
+		/* Refusals still fail the reply; deferrals are safe now. */
+		for (size_t i = 0; i < msg->rcpts.n; i++)
+			if (d.outcomes[i].status == ST_TEMPFAIL)
+				d.outcomes[i].status = ST_OK;
+		st = deliver_fold(&d);
+	}
+	nsent = report_failures(&d, NULL, &failures);
 	/* Cut to fit: the reply line is bounded anyway, and the log has
 	 * a line for every recipient. One reply covers them all, so it
 	 * says when some did get the message. */
@@ -424,6 +659,11 @@ static enum status smtp_message(void *ctx, struct message *msg,
 			msg->rcpts.n, failures.data ? failures.data : "");
 	else if (st != ST_OK)
 		err_set(err, "%s", failures.data ? failures.data : "");
+out:
+	if (!queued)
+		(void)queue_remove(c->q, qid, err);
+	close(data_fd);
+	delivery_free_outcomes(&d);
 	buf_free(&failures);
 	return st;
 }
@@ -431,9 +671,12 @@ static enum status smtp_message(void *ctx, struct message *msg,
 static int mode_smtp(const struct run *run)
 {
 	struct smtpd_opts o = { 0 };
-	struct smtp_ctx ctx = { run };
+	struct smtp_ctx ctx = { run, NULL };
 	enum status st;
+	int rc = open_queue(run, &ctx.q);
 
+	if (rc != EX_OK)
+		return rc;
 	o.hostname = run->cfg->hostname;
 	o.login = run->login;
 	o.spool_dir = run->cfg->temp_dir;
@@ -443,5 +686,6 @@ static int mode_smtp(const struct run *run)
 	 * without QUIT lost nothing it was told was taken. */
 	if (st != ST_OK)
 		fprintf(stderr, "sendmx: -bs: the client left without QUIT\n");
+	queue_close(ctx.q);
 	return EX_OK;
 }

@@ -420,6 +420,7 @@ class Ctx:
         file, no syslog, and a relay section pointing at ``server``."""
         lines = ['hostname = "%s"' % HOSTNAME,
                  'log_file = "%s"' % self.log_path,
+                 'queue_dir = "%s"' % self.queue_dir(),
                  "syslog = false"]
         if extra:
             lines.append(extra.strip("\n"))
@@ -434,6 +435,28 @@ class Ctx:
                 lines += ["  " + l.strip() for l in relay_extra.strip("\n").split("\n")]
             lines.append("}")
         return self.config("\n".join(lines) + "\n", name=name, mode=mode)
+
+    def queue_dir(self):
+        """This test's queue directory (created on first use)."""
+        d = self.path("queue")
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def queued_ids(self):
+        """Ids of the messages in this test's queue (control files)."""
+        d = self.queue_dir()
+        return sorted(f[:-2] for f in os.listdir(d) if f.endswith(".c"))
+
+    def expect_queued(self, r, n=1):
+        """sendmx said yes (exit 0) because the message is safely queued:
+        stderr says so, and the queue holds n messages."""
+        self.expect_exit(r, 0)
+        if "queued as" not in r.err:
+            raise AssertionError("stderr does not say the message was queued: %r" % r.err)
+        ids = self.queued_ids()
+        if len(ids) != n:
+            raise AssertionError("queue holds %d messages, expected %d: %r" % (len(ids), n, ids))
+        return ids
 
     def log_text(self):
         try:

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """A recording SMTP server for sendmx's integration tests.
 
-It binds 127.0.0.1 (port 0 by default: the kernel picks a free port), prints
-``READY <port>`` on stdout once it listens, and serves until SIGTERM/SIGINT.
+It binds 127.0.0.1 or another loopback address (--host; anything else is
+refused), on port 0 by default (the kernel picks a free port) or --port,
+prints ``READY <port>`` on stdout once it listens, and serves until
+SIGTERM/SIGINT.
 
 Every accepted message is written to the spool directory as two files:
 
@@ -17,10 +19,23 @@ the 250 reply goes out, so a client that saw 250 can rely on both files.
 ``events.jsonl`` records every connection and the commands that matter
 (EHLO/HELO, STARTTLS, AUTH mechanism, MAIL, RCPT, DATA outcome), one JSON
 object per line, each written before the reply to that command is sent.
-Credentials are never recorded.
+Credentials are never recorded. Every event has ``conn`` (connections are
+numbered from 1 in accept order), ``event`` and ``time``:
 
-Fault injection: --rcpt-reply ADDR=REPLY, --mail-reply, --data-reply,
---data-drop, --greeting, --greeting-delay.
+* ``connect`` (peer, local: [address, port], implicit_tls) when a connection is accepted and
+  ``close`` when it ends, whoever closed it: count connections with either;
+* ``mail`` (address, options, reply, txn): ``txn`` numbers the transactions
+  the server accepted (MAIL answered 250) across all connections, from 1,
+  and is null for a refused MAIL; ``txn_in_conn`` counts them per
+  connection. So ``len(events("mail"))`` counts attempts and the distinct
+  ``txn`` values count transactions;
+* ``rcpt`` (address, options, reply: null for the default 250), ``data``
+  (size, reply), ``ehlo``, ``helo``, ``starttls``, ``auth``,
+  ``auth-result``.
+
+Fault injection: --rcpt-reply ADDR=REPLY, --rcpt-limit N, --mail-reply,
+--data-reply, --data-drop, --greeting (or --greeting-reply),
+--greeting-delay, --delay-ms.
 """
 
 import argparse
@@ -28,6 +43,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -45,8 +61,10 @@ KNOWN_MECHS = ("PLAIN", "LOGIN", "CRAM-MD5")
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--spool", required=True, help="directory for received mail")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="loopback address to listen on (127.0.0.0/8 or ::1)")
+    p.add_argument("--port", type=int, default=0,
+                   help="port to listen on; 0 (default): one the kernel picks")
     p.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"),
                    help="offer STARTTLS with this certificate")
     p.add_argument("--implicit-tls", nargs=2, metavar=("CERT", "KEY"),
@@ -70,11 +88,22 @@ def parse_args(argv):
                    help="answer the final dot with this reply (recorded only if 2xx)")
     p.add_argument("--data-drop", action="store_true",
                    help="close the connection after the final dot without a reply")
-    p.add_argument("--greeting", help="greet with this reply instead of 220; "
-                                       "after 4xx/5xx EHLO/HELO get 503, "
-                                       "421 closes the connection")
+    p.add_argument("--greeting", "--greeting-reply", dest="greeting",
+                   help="greet with this reply instead of 220; "
+                        "after 4xx/5xx EHLO/HELO get 503, "
+                        "421 closes the connection")
     p.add_argument("--greeting-delay", type=float, default=0.0,
                    help="seconds to wait before sending the greeting")
+    p.add_argument("--delay-ms", type=int, default=0,
+                   help="wait this many milliseconds before every reply, the "
+                        "greeting included (once per reply, not per line)")
+    p.add_argument("--rcpt-limit", type=int, default=None, metavar="N",
+                   help="accept at most N recipients per transaction; every "
+                        "RCPT after that gets '452 4.5.3 Too many recipients'")
+    p.add_argument("--record-connections", action="store_true",
+                   help="accepted for tests that want to say they count "
+                        "connections and transactions: events.jsonl always "
+                        "records connect/close and numbers transactions")
     p.add_argument("--pipelining", action="store_true",
                    help="advertise PIPELINING (aiosmtpd reads pipelined input anyway)")
     p.add_argument("--max-size", type=int, default=64 * 1024 * 1024)
@@ -93,6 +122,17 @@ def parse_args(argv):
         v = getattr(a, name)
         if v is not None and (len(v) < 3 or not v[:3].isdigit()):
             p.error("--%s wants 'CODE TEXT', got %r" % (name.replace("_", "-"), v))
+    try:
+        if not ipaddress.ip_address(a.host).is_loopback:
+            p.error("--host %s is not a loopback address" % a.host)
+    except ValueError:
+        p.error("--host wants an IP address, got %r" % a.host)
+    if not 0 <= a.port <= 65535:
+        p.error("--port wants 0..65535, got %d" % a.port)
+    if a.delay_ms < 0:
+        p.error("--delay-ms wants a number >= 0")
+    if a.rcpt_limit is not None and a.rcpt_limit < 0:
+        p.error("--rcpt-limit wants a number >= 0")
     if a.starttls and a.implicit_tls:
         p.error("--starttls and --implicit-tls exclude each other")
     if a.auth_mechs and not a.user:
@@ -116,6 +156,7 @@ class Recorder:
         self.spool = spool
         self.msg_count = 0
         self.conn_count = 0
+        self.txn_count = 0
         os.makedirs(spool, exist_ok=True)
         self.events = open(os.path.join(spool, "events.jsonl"), "a", buffering=1)
 
@@ -179,8 +220,14 @@ class Handler:
         return MISSING
 
     async def handle_MAIL(self, server, session, envelope, address, options):
+        reply = self.opts.mail_reply
+        txn = None
+        if not reply or reply.startswith("2"):
+            self.rec.txn_count += 1
+            server.txn_count += 1
+            txn = self.rec.txn_count
         self.rec.event(self._conn(server), "mail", address=address, options=options,
-                       reply=self.opts.mail_reply)
+                       reply=reply, txn=txn, txn_in_conn=server.txn_count)
         if self.opts.mail_reply:
             return self.opts.mail_reply
         envelope.mail_from = address
@@ -189,6 +236,10 @@ class Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, options):
         reply = self.opts.rcpt_replies.get(address.lower())
+        limit = self.opts.rcpt_limit
+        if limit is not None and len(envelope.rcpt_tos) >= limit:
+            # RFC 5321 4.5.3.1.10: the client goes on in a new transaction.
+            reply = "452 4.5.3 Too many recipients"
         self.rec.event(self._conn(server), "rcpt", address=address, options=options,
                        reply=reply)
         if reply is not None and not reply.startswith("2"):
@@ -275,6 +326,8 @@ class RecordingSMTP(SMTP):
         self.auth_mechanism = None
         self.auth_attempt = None
         self.ehlo_name = None
+        self.txn_count = 0
+        self.reply_open = False   # the last line pushed was "NNN-..."
 
     def tls_active(self):
         if self._tls_protocol is not None:
@@ -293,7 +346,9 @@ class RecordingSMTP(SMTP):
             self.rec.conn_count += 1
             self.conn_id = self.rec.conn_count
             peer = transport.get_extra_info("peername")
+            local = transport.get_extra_info("sockname")
             self.rec.event(self.conn_id, "connect", peer=list(peer) if peer else None,
+                           local=list(local) if local else None,
                            implicit_tls=self.implicit)
         else:
             # RFC 3207 4.2: the session starts afresh after STARTTLS.
@@ -301,6 +356,17 @@ class RecordingSMTP(SMTP):
             self.auth_mechanism = None
             self.rec.event(self.conn_id, "starttls")
         super().connection_made(transport)
+
+    def connection_lost(self, error):
+        self.rec.event(self.conn_id, "close")
+        super().connection_lost(error)
+
+    async def _delay(self, status):
+        """--delay-ms: wait before the first line of each reply."""
+        line = status.decode("latin-1") if isinstance(status, bytes) else status
+        if self.opts.delay_ms and not self.reply_open:
+            await asyncio.sleep(self.opts.delay_ms / 1000.0)
+        self.reply_open = len(line) > 3 and line[3] == "-"
 
     async def push(self, status):
         # The first line pushed is the greeting; replace or delay it on request.
@@ -311,11 +377,13 @@ class RecordingSMTP(SMTP):
             if self.opts.greeting:
                 status = self.opts.greeting
                 self.refused = not status.startswith("2")
+            await self._delay(status)
             await super().push(status)
             if status.startswith("421"):
                 # RFC 5321 3.8: 421 and close.
                 self.transport.close()
             return
+        await self._delay(status)
         await super().push(status)
 
 

@@ -216,7 +216,9 @@ def test_refused_message_logged_and_session_usable(t):
             "log")
 
 
-def test_partial_failure_reply_says_who_got_it(t):
+def test_deferred_recipient_queued_and_reply_is_250(t):
+    # A deferral at the relay is safe in the queue: the client is told
+    # the message was taken.
     srv, c = session(t, rcpt_reply={"carol@example.org": "451 4.3.0 try later"})
     c.cmd("EHLO client.example.org", 250)
     c.cmd("MAIL FROM:<alice@example.org>", 250)
@@ -226,9 +228,25 @@ def test_partial_failure_reply_says_who_got_it(t):
     for l in ("Subject: half", "", "x", "."):
         c.send(l)
     code, text, _ = c.reply()
-    eq(code, 451, "reply to the end of data")
+    eq(code, 250, "reply to the end of data")
+    c.quit()
+    eq(srv.only_message().rcpt_tos, ["bob@example.org"], "RCPT TO accepted")
+    eq(len(t.queued_ids()), 1, "messages queued for carol")
+
+
+def test_partial_refusal_reply_says_who_got_it(t):
+    srv, c = session(t, rcpt_reply={"carol@example.org": "550 5.1.1 no such user"})
+    c.cmd("EHLO client.example.org", 250)
+    c.cmd("MAIL FROM:<alice@example.org>", 250)
+    c.cmd("RCPT TO:<bob@example.org>", 250)
+    c.cmd("RCPT TO:<carol@example.org>", 250)
+    c.cmd("DATA", 354)
+    for l in ("Subject: half", "", "x", "."):
+        c.send(l)
+    code, text, _ = c.reply()
+    eq(code, 554, "reply to the end of data")
     contains(" ".join(text), "sent to 1 of 2 recipients only", "reply text")
-    contains(" ".join(text), "carol@example.org: deferred", "reply text")
+    contains(" ".join(text), "carol@example.org: refused", "reply text")
     c.quit()
     eq(srv.only_message().rcpt_tos, ["bob@example.org"], "RCPT TO accepted")
 
@@ -245,7 +263,7 @@ def test_relay_refusal_reported_at_end_of_data(t):
     c.cmd("MAIL FROM:<alice@example.org>", 250)
     c.cmd("RCPT TO:<carol@example.org>", (250, 451))
     if c.transcript[-1].startswith("S: 250"):
-        c.data(["Subject: deferred", "", "x"], expect=451)
+        c.data(["Subject: deferred", "", "x"], expect=250)   # queued
     c.cmd("RSET", 250)
     c.cmd("MAIL FROM:<alice@example.org>", 250)
     c.cmd("RCPT TO:<dave@example.org>", 250)

@@ -95,12 +95,29 @@ def test_bad_sender_address(t):
     nothing_arrived(srv)
 
 
-def test_queue_modes_do_nothing(t):
+def test_queue_modes_on_an_empty_queue(t):
     srv, conf = setup(t)
-    for args in (["-bp"], ["-q"], ["-q30m"], ["-bi"]):
-        r = t.sendmx(args, b"", config=conf)
-        t.expect_exit(r, 0)
-        check((r.out + r.err).strip() != "", "%r printed nothing" % args)
+    r = t.sendmx(["-bp"], b"", config=conf)
+    t.expect_exit(r, 0)
+    eq(r.out, "Mail queue is empty\n", "-bp on an empty queue")
+    r = t.sendmx(["-q", "-v"], b"", config=conf)
+    t.expect_exit(r, 0)
+    contains(r.err, "queue run: 0 messages", "-q -v")
+    r = t.sendmx(["-qX"], b"", config=conf)
+    t.expect_exit(r, 64)
+    contains(r.err, "-qX: expected", "bad -q argument")
+    r = t.sendmx(["-bi"], b"", config=conf)
+    t.expect_exit(r, 0)
+    check(r.err.strip() != "", "-bi says it did nothing")
+    nothing_arrived(srv)
+
+
+def test_queue_dir_not_writable_refuses_before_reading(t):
+    srv = t.server()
+    conf = t.relay_config(srv, extra='queue_dir = "%s"' % t.path("no-such-dir"))
+    r = t.sendmx(["bob@example.org"], MSG, config=conf)
+    t.expect_exit(r, 73)
+    contains(r.err, t.path("no-such-dir"), "stderr names the directory")
     nothing_arrived(srv)
 
 
@@ -279,8 +296,10 @@ def test_closed_standard_descriptors(t):
     # spool file then became fd 2, and -v wrote its transcript into the
     # message while it was being sent: sendmx never finished.
     srv = t.server()
-    conf = t.config('hostname = "%s"\nsyslog = false\nrelay {\n  host = "127.0.0.1"\n'
-                    '  port = %d\n  tls = none\n}\n' % (harness.HOSTNAME, srv.port))
+    conf = t.config('hostname = "%s"\nsyslog = false\nqueue_dir = "%s"\n'
+                    'relay {\n  host = "127.0.0.1"\n'
+                    '  port = %d\n  tls = none\n}\n' % (harness.HOSTNAME, t.queue_dir(),
+                                                        srv.port))
     r = t.run(["/bin/sh", "-c", "printf 'Subject: closed\\n\\nline one\\n' | "
                "%s -C %s -v bob@example.org 2>&-; echo rc=$?" % (harness.SENDMX, conf)],
               timeout=30)

@@ -423,19 +423,21 @@ def test_every_refused_recipient_named(t):
     eq(srv.only_message().rcpt_tos, ["ok@example.org"], "RCPT TO accepted")
 
 
-def test_partial_tempfail_not_called_not_sent(t):
-    # bob got the message: "message not sent" would make the caller send
-    # it to him again.
+def test_partial_tempfail_queues_only_the_deferred(t):
+    # bob got the message; carol's copy waits in the queue, and only
+    # carol is pending there (a retry must not send bob a second copy).
     srv = t.server(rcpt_reply={"carol@example.org": "451 4.3.0 try later"})
     conf = t.relay_config(srv)
     r = t.sendmx(["bob@example.org", "carol@example.org"], b"Subject: half\n\nx\n",
                  config=conf)
-    t.expect_exit(r, 75)
-    matches(r.err, r"^sendmx: carol@example\.org: deferred: .*451 4\.3\.0 try later$", "stderr")
+    t.expect_queued(r)
+    matches(r.err, r"^sendmx: carol@example\.org: deferred: .*451 4\.3\.0 try later; "
+            r"queued as [0-9A-F]+, will retry$", "stderr")
     lacks(r.err, "bob@example.org", "stderr")
-    lacks(r.err, "not sent", "stderr")
-    matches(r.err, r"^sendmx: message sent to 1 of 2 recipients", "stderr")
     eq(srv.only_message().rcpt_tos, ["bob@example.org"], "RCPT TO accepted")
+    q = t.sendmx(["-bp"], b"", config=conf)
+    contains(q.out, "carol@example.org", "mailq")
+    lacks(q.out, "bob@example.org", "mailq")
 
 
 def test_full_name_with_newline_cannot_inject_headers(t):

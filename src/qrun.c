@@ -1,0 +1,363 @@
+/*
+ * qrun.c - one queue run, and the delivery of one queued message.
+ *
+ * The data file's lock (queue_lock) makes a runner the only one working
+ * on a message; whatever it learns goes into the control file with an
+ * atomic replace before the lock is let go, so a crash at any point
+ * leaves the message queued with its last recorded state (a recipient
+ * may then get it twice, never zero times).
+ */
+#include "ac_config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bounce.h"
+#include "deliver.h"
+#include "intake.h"
+#include "log.h"
+#include "qrun.h"
+#include "util.h"
+
+/* A run removes crash leftovers older than this (a writer holds its
+ * lock meanwhile, so this only guards against clock trouble). */
+#define LEFTOVER_AGE_S 300
+
+static bool selected(const struct qctl *c, const struct qrun_opts *o,
+		     long long now);
+static bool contains_ci(const char *hay, const char *needle);
+static void apply_outcomes(const struct config *cfg, struct qctl *c,
+			   const size_t *map, const struct delivery *d,
+			   long long now);
+static void expire(const struct config *cfg, struct qctl *c, long long now);
+static bool all_done(const struct qctl *c);
+static void send_dsn(const struct config *cfg, struct queue *q,
+		     struct qctl *c, int data_fd, bool delay, char *dsn_id,
+		     struct qrun_stats *stats);
+static bool wants_dsn(const struct qctl *c, unsigned kind);
+
+long long qrun_backoff(const struct config *cfg, int attempts)
+{
+	size_t k = attempts < 1 ? 0 : (size_t)(attempts - 1);
+
+	if (k >= cfg->nretry_intervals)
+		k = cfg->nretry_intervals - 1;
+	return cfg->retry_intervals[k];
+}
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *hay; hay++)
+		if (ascii_strncasecmp(hay, needle, n) == 0)
+			return true;
+	return n == 0;
+}
+
+static bool selected(const struct qctl *c, const struct qrun_opts *o,
+		     long long now)
+{
+	if (o->select == 'I')
+		return contains_ci(c->id, o->match);
+	if (o->select == 'S')
+		return contains_ci(c->sender, o->match);
+	if (o->select == 'R') {
+		for (size_t i = 0; i < c->nrcpts; i++)
+			if (c->rcpts[i].state == QRCPT_PENDING &&
+			    contains_ci(c->rcpts[i].addr, o->match))
+				return true;
+		return false;
+	}
+	if (o->force)
+		return true;
+	for (size_t i = 0; i < c->nrcpts; i++)
+		if (c->rcpts[i].state == QRCPT_PENDING &&
+		    c->rcpts[i].next_try <= now)
+			return true;
+	/* Failed recipients whose DSN is not out yet are due too. */
+	for (size_t i = 0; i < c->nrcpts; i++)
+		if (c->rcpts[i].state == QRCPT_FAILED)
+			return true;
+	return false;
+}
+
+enum status qrun_once(const struct config *cfg, struct queue *q,
+		      const struct qrun_opts *o, struct qrun_stats *stats,
+		      struct err *err)
+{
+	char **ids = NULL;
+	size_t n = 0;
+	long long now = (long long)time(NULL);
+	enum status st;
+
+	queue_cleanup(q, LEFTOVER_AGE_S);
+	st = queue_scan(q, &ids, &n, err);
+	if (st != ST_OK)
+		return st;
+	for (size_t k = 0; k < n; k++) {
+		struct qctl c;
+		struct err e;
+		int fd = -1;
+		bool pick;
+
+		/* Read first: a message that is not due costs no lock. */
+		qctl_init(&c);
+		if (queue_read(q, ids[k], &c, &e) != ST_OK) {
+			qctl_free(&c);
+			/* Corrupt: queue_load moves it aside under the lock. */
+			if (queue_lock(q, ids[k], &fd, &e) == ST_OK) {
+				if (queue_load(q, ids[k], &c, &e) == ST_OK)
+					qrun_message(cfg, q, ids[k], fd,
+						     o->transcript, stats);
+				else
+					close(fd);
+				qctl_free(&c);
+			}
+			continue;
+		}
+		pick = selected(&c, o, now);
+		qctl_free(&c);
+		if (!pick)
+			continue;
+		if (queue_lock(q, ids[k], &fd, &e) != ST_OK)
+			continue;   /* another runner has it, or it is gone */
+		qrun_message(cfg, q, ids[k], fd, o->transcript, stats);
+	}
+	queue_free_ids(ids, n);
+	return ST_OK;
+}
+
+void qrun_message(const struct config *cfg, struct queue *q, const char *id,
+		  int data_fd, FILE *transcript, struct qrun_stats *stats)
+{
+	struct qctl c;
+	struct message msg;
+	struct delivery d = { 0 };
+	struct err err;
+	size_t *map = NULL;
+	long long now = (long long)time(NULL);
+	char dsn_id[QUEUE_ID_LEN + 1] = "";
+
+	qctl_init(&c);
+	message_init(&msg);
+	if (queue_load(q, id, &c, &err) != ST_OK) {
+		log_error(id, "cannot load the queued message: %s", err.msg);
+		close(data_fd);
+		return;
+	}
+	msg.spool_fd = data_fd;
+	msg.size = (off_t)c.size;
+	msg.eightbit = c.eightbit;
+	msg.sender = xstrdup(c.sender);
+	map = xcalloc(c.nrcpts ? c.nrcpts : 1, sizeof *map);
+	for (size_t i = 0; i < c.nrcpts; i++)
+		if (c.rcpts[i].state == QRCPT_PENDING) {
+			map[msg.rcpts.n] = i;
+			address_list_add(&msg.rcpts, NULL, c.rcpts[i].addr);
+		}
+	if (msg.rcpts.n > 0) {
+		if (stats)
+			stats->messages++;
+		d.cfg = cfg;
+		d.msg = &msg;
+		d.queue_id = id;
+		d.transcript = transcript;
+		d.arrival_ms = now_ms() - (now - c.arrival) * 1000;
+		deliver_message(&d);
+		apply_outcomes(cfg, &c, map, &d, (long long)time(NULL));
+		if (stats)
+			for (size_t j = 0; j < msg.rcpts.n; j++) {
+				enum status s = d.outcomes[j].status;
+
+				if (s == ST_OK)
+					stats->sent++;
+				else if (s == ST_TEMPFAIL)
+					stats->deferred++;
+				else
+					stats->bounced++;
+			}
+		delivery_free_outcomes(&d);
+	}
+	expire(cfg, &c, (long long)time(NULL));
+	send_dsn(cfg, q, &c, data_fd, false, dsn_id, stats);
+	if (all_done(&c)) {
+		if (queue_remove(q, id, &err) != ST_OK)
+			log_error(id, "%s", err.msg);
+		else
+			log_info(id, "removed");
+	} else if (queue_update(q, &c, &err) != ST_OK) {
+		log_error(id, "cannot record the delivery state: %s", err.msg);
+	}
+	msg.spool_fd = -1;    /* closed below: it holds the lock */
+	message_free(&msg);
+	close(data_fd);
+	qctl_free(&c);
+	free(map);
+	if (dsn_id[0] != '\0') {
+		int fd;
+
+		if (queue_lock(q, dsn_id, &fd, &err) == ST_OK)
+			qrun_message(cfg, q, dsn_id, fd, transcript, stats);
+	}
+}
+
+static void apply_outcomes(const struct config *cfg, struct qctl *c,
+			   const size_t *map, const struct delivery *d,
+			   long long now)
+{
+	for (size_t j = 0; j < d->msg->rcpts.n; j++) {
+		struct qrcpt *r = &c->rcpts[map[j]];
+		const struct rcpt_outcome *o = &d->outcomes[j];
+
+		r->attempts++;
+		r->last_try = now;
+		qrcpt_set_result(r, o->reply, o->relay);
+		if (o->status == ST_OK)
+			r->state = QRCPT_SENT;
+		else if (o->status == ST_PERMFAIL)
+			r->state = QRCPT_FAILED;
+		else
+			r->next_try = now + qrun_backoff(cfg, r->attempts);
+	}
+}
+
+/* RFC 5321 4.5.4.1: give up after queue_lifetime. */
+static void expire(const struct config *cfg, struct qctl *c, long long now)
+{
+	if (now - c->arrival < cfg->queue_lifetime)
+		return;
+	for (size_t i = 0; i < c->nrcpts; i++) {
+		struct qrcpt *r = &c->rcpts[i];
+		char *why;
+
+		if (r->state != QRCPT_PENDING)
+			continue;
+		why = xasprintf("gave up after %d attempts in %lld s "
+				"(queue_lifetime); last error: %s",
+				r->attempts, now - c->arrival,
+				r->last_error ? r->last_error : "none");
+		qrcpt_set_result(r, why, r->relay);
+		free(why);
+		r->state = QRCPT_FAILED;
+		log_info(c->id, "to=<%s>, status=expired (%s)", r->addr,
+			 r->last_error);
+	}
+}
+
+static bool all_done(const struct qctl *c)
+{
+	for (size_t i = 0; i < c->nrcpts; i++)
+		if (c->rcpts[i].state == QRCPT_PENDING ||
+		    c->rcpts[i].state == QRCPT_FAILED)
+			return false;
+	return true;
+}
+
+/* RFC 3461 4.1: no NOTIFY means failures (and maybe delays) only;
+ * NEVER means none. */
+static bool wants_dsn(const struct qctl *c, unsigned kind)
+{
+	if (c->dsn_notify & QDSN_NOTIFY_NEVER)
+		return false;
+	if (c->dsn_notify == 0)
+		return kind == QDSN_NOTIFY_FAILURE;
+	return (c->dsn_notify & kind) != 0;
+}
+
+/*
+ * Queues one DSN for the recipients that failed for good and have had
+ * none yet, then marks them BOUNCED. A bounce never bounces: for a
+ * null-sender message the failure is logged and dropped (or reported
+ * to postmaster, unless the message is itself a bounce). dsn_id gets the
+ * new message's id ("" when none was queued).
+ */
+static void send_dsn(const struct config *cfg, struct queue *q,
+		     struct qctl *c, int data_fd, bool delay, char *dsn_id,
+		     struct qrun_stats *stats)
+{
+	struct bounce_rcpt *br = xcalloc(c->nrcpts ? c->nrcpts : 1, sizeof *br);
+	struct bounce_info bi = { 0 };
+	const char *to = c->sender;
+	struct qctl dc;
+	struct err err;
+	size_t n = 0;
+	off_t written = 0;
+	int fd = -1;
+
+	(void)delay;
+	for (size_t i = 0; i < c->nrcpts; i++) {
+		struct qrcpt *r = &c->rcpts[i];
+
+		if (r->state != QRCPT_FAILED)
+			continue;
+		br[n].addr = r->addr;
+		br[n].failed = true;
+		br[n].diagnostic = r->last_error;
+		br[n].remote_mta = NULL;
+		br[n].last_attempt = r->last_try;
+		n++;
+		r->state = QRCPT_BOUNCED;
+	}
+	if (n == 0 || !wants_dsn(c, QDSN_NOTIFY_FAILURE))
+		goto out;
+	if (to[0] == '\0' || c->is_bounce) {
+		if (c->is_bounce || cfg->postmaster == NULL) {
+			log_warn(c->id, "undeliverable %s with the null "
+				 "sender: dropped", c->is_bounce ? "bounce"
+								  : "message");
+			goto out;
+		}
+		to = cfg->postmaster;
+	}
+	bi.hostname = cfg->hostname;
+	bi.queue_id = c->id;
+	bi.orig_sender = to;
+	bi.envid = c->envid;
+	bi.arrival = c->arrival;
+	bi.ret = c->dsn_ret == QDSN_RET_FULL ? DSN_RET_FULL : DSN_RET_HDRS;
+	bi.rcpts = br;
+	bi.n = n;
+	bi.now = (long long)time(NULL);
+	qctl_init(&dc);
+	if (queue_create(q, dsn_id, &fd, &err) != ST_OK ||
+	    bounce_write(fd, &bi, data_fd, (off_t)c->size, &written, &err) !=
+		    ST_OK) {
+		log_error(c->id, "cannot queue a DSN to <%s>: %s", to, err.msg);
+		goto fail;
+	}
+	snprintf(dc.id, sizeof dc.id, "%s", dsn_id);
+	dc.arrival = bi.now;
+	dc.sender = xstrdup("");
+	dc.size = written;
+	dc.eightbit = false;
+	dc.is_bounce = true;
+	qctl_add_rcpt(&dc, to, NULL);
+	if (queue_commit(q, &dc, fd, true, &err) != ST_OK) {
+		log_error(c->id, "cannot queue a DSN to <%s>: %s", to, err.msg);
+		goto fail;
+	}
+	log_info(c->id, "sender non-delivery notification: %s", dsn_id);
+	if (stats)
+		stats->dsns++;
+	close(fd);
+	qctl_free(&dc);
+	goto out;
+fail:
+	/* The failed recipients stay FAILED: the next run tries the DSN
+	 * again, never a second one for what this one covers. */
+	for (size_t i = 0; i < c->nrcpts; i++)
+		for (size_t k = 0; k < n; k++)
+			if (br[k].addr == c->rcpts[i].addr)
+				c->rcpts[i].state = QRCPT_FAILED;
+	if (dsn_id[0])
+		(void)queue_remove(q, dsn_id, &err);
+	dsn_id[0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	qctl_free(&dc);
+out:
+	free(br);
+}
