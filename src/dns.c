@@ -53,6 +53,7 @@ struct host_state {
 	enum status st;            /* ST_OK once it has an address */
 	bool pending;
 	bool loopback_only;        /* all its addresses were loopback */
+	bool nxdomain;             /* the name does not exist */
 	char loop_addr[64];        /* the first one, for the message */
 	char *why;                 /* the error without the host name */
 };
@@ -70,6 +71,7 @@ struct lookup {
 				    * while they are being started) */
 	struct dns_result *res;
 	struct host_state *hs;     /* one per res->hosts */
+	size_t nhs;
 };
 
 struct dns {
@@ -103,7 +105,7 @@ static void on_deliver(void *ctx);
 static void on_deadline(void *ctx);
 static void on_mx(void *arg, int status, int timeouts, unsigned char *abuf,
 		  int alen);
-static void start_hosts(struct lookup *lk, const struct mx_list *list);
+static void start_hosts(struct lookup *lk, struct mx_list *list);
 static void add_host(struct lookup *lk, const char *name, int pref);
 static void start_addr_lookups(struct lookup *lk);
 static void on_addr(void *arg, int status, int timeouts,
@@ -332,9 +334,8 @@ static void lookup_free(struct lookup *lk)
 		d->lookups = lk->next;
 	if (lk->next != NULL)
 		lk->next->prev = lk->prev;
-	if (lk->hs != NULL)
-		for (i = 0; lk->res != NULL && i < lk->res->nhosts; i++)
-			free(lk->hs[i].why);
+	for (i = 0; i < lk->nhs; i++)
+		free(lk->hs[i].why);
 	free(lk->hs);
 	free(lk->name);
 	free(lk);
@@ -502,10 +503,9 @@ static void on_mx(void *arg, int status, int timeouts, unsigned char *abuf,
 
 /* list NULL: no MX records, the domain itself is the host (implicit MX,
  * RFC 5321 5.1). */
-static void start_hosts(struct lookup *lk, const struct mx_list *list)
+static void start_hosts(struct lookup *lk, struct mx_list *list)
 {
 	const struct config *cfg = lk->d->cfg;
-	struct mx_list own;
 	size_t i;
 
 	if (list == NULL) {
@@ -520,19 +520,13 @@ static void start_hosts(struct lookup *lk, const struct mx_list *list)
 		start_addr_lookups(lk);
 		return;
 	}
-	/* A copy: mx_drop_self edits the list. */
-	mx_list_init(&own);
-	for (i = 0; i < list->n; i++)
-		mx_list_add(&own, list->recs[i].name, list->recs[i].pref);
-	if (mx_drop_self(&own, cfg->hostname) == MX_SELF_BEST) {
+	if (mx_drop_self(list, cfg->hostname) == MX_SELF_BEST) {
 		finish(lk, ST_PERMFAIL, xasprintf("mail for %s loops back to myself "
 			"(MX %s is this host)", lk->name, cfg->hostname));
-		mx_list_free(&own);
 		return;
 	}
-	for (i = 0; i < own.n && i < DNS_MAX_HOSTS; i++)
-		add_host(lk, own.recs[i].name, own.recs[i].pref);
-	mx_list_free(&own);
+	for (i = 0; i < list->n && i < DNS_MAX_HOSTS; i++)
+		add_host(lk, list->recs[i].name, list->recs[i].pref);
 	start_addr_lookups(lk);
 }
 
@@ -547,6 +541,7 @@ static void add_host(struct lookup *lk, const char *name, int pref)
 	hs = &lk->hs[r->nhosts];
 	memset(hs, 0, sizeof *hs);
 	hs->st = ST_TEMPFAIL;
+	lk->nhs++;
 	r->hosts[r->nhosts].name = clean_copy(name);
 	r->hosts[r->nhosts].pref = pref;
 	r->nhosts++;
@@ -602,6 +597,8 @@ static void on_addr(void *arg, int status, int timeouts,
 		if (ai != NULL)
 			ares_freeaddrinfo(ai);
 		if (lk != NULL) {
+			lk->hs[i].nxdomain = status == ARES_ENOTFOUND ||
+					     status == ARES_ENONAME;
 			host_failed(lk, i, classify(status),
 				    ares_why(lk->d, status, true));
 			addr_done(lk);
@@ -697,7 +694,7 @@ static void conclude(struct lookup *lk)
 		if (temp)
 			finish(lk, ST_TEMPFAIL, xasprintf("%s: no MX records, and the "
 				"address lookup failed: %s", lk->name, lk->hs[0].why));
-		else if (strstr(lk->hs[0].why, "NXDOMAIN") != NULL)
+		else if (lk->hs[0].nxdomain)
 			finish(lk, ST_PERMFAIL, xasprintf("%s: no such domain "
 							  "(NXDOMAIN)", lk->name));
 		else

@@ -72,6 +72,9 @@ typedef void (*dns_fn)(void *ctx, struct dns_result *res);
  *   hostname      this host: an MX naming it is a mail loop
  *   allow_loopback_mx  keep 127/8 and ::1 addresses of MX hosts
  * Names are looked up as given (fully qualified): no search domains.
+ * Host names (MX targets too) are tried in /etc/hosts first, then DNS,
+ * as getaddrinfo() would; addresses come RFC 6724-sorted (c-ares does a
+ * UDP connect(), which sends nothing, to pick source addresses).
  * Returns ST_OK with *out set, or ST_TEMPFAIL with err set (c-ares could
  * not start: no memory, unreadable resolv.conf) or ST_PERMFAIL (a
  * malformed dns_servers list).
@@ -101,8 +104,12 @@ void dns_free(struct dns *d);
  *                allow_loopback_mx): a mail loop; an invalid domain name
  *   ST_TEMPFAIL  SERVFAIL, REFUSED, no answer within dns_timeout, DNS
  *                server unreachable, or no usable MX host while one of
- *                them failed temporarily
- * domain may end in a dot; it is not used after the call returns.
+ *                them failed temporarily. c-ares 1.18 retries SERVFAIL
+ *                and REFUSED on every server and then reports them like
+ *                an unreachable server: the text says "DNS server failed
+ *                or unreachable (SERVFAIL, REFUSED or connection refused)".
+ * domain may end in a dot; it is not used after the call returns. An
+ * address literal ("[192.0.2.1]") is not a domain: use dns_lookup_host.
  */
 void dns_lookup_mx(struct dns *d, const char *domain, dns_fn fn, void *ctx);
 

@@ -76,6 +76,9 @@ int main(int argc, char **argv)
 		return EX_OSERR;
 	/* A vanished reader of -bs output must not kill us mid-delivery. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit must fail a write (EFBIG, reported), not kill
+	 * us silently halfway through writing the queue. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	if (cli_parse(argc, argv, &inv, &err) != ST_OK) {
 		fprintf(stderr, "sendmx: %s\n%s", err.msg, cli_usage());

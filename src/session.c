@@ -211,10 +211,7 @@ static void io_failed(struct session *s, const char *what)
 	if (what)
 		err_set(&s->err, "%s", what);
 	if (s->phase == P_CONNECT) {
-		char *m = xasprintf("connect to %s: %s", s->peer, s->err.msg);
-
-		smtp_on_io_error(s->smtp, m);
-		free(m);
+		smtp_on_connect_error(s->smtp, s->err.msg);
 	} else {
 		smtp_on_io_error(s->smtp, s->err.msg);
 	}
@@ -326,9 +323,14 @@ static void next_want(struct session *s)
 		s->out_off = 0;
 		buf_append(&s->out, o.data, o.len);
 	} else if (s->want == SMTP_WANT_BODY) {
+		/* From the start: a connection may carry several
+		 * transactions of the same message. */
 		show(s->p.transcript, ">>> ", "(message body)\r\n.");
 		buf_reset(&s->out);
 		s->out_off = 0;
+		s->body_off = 0;
+		s->body_bol = true;
+		s->body_end_queued = false;
 	}
 }
 

@@ -376,6 +376,7 @@ class Ctx:
         self.tmp = tempfile.mkdtemp(prefix="sendmx-it-%s-" % name)
         self.log_path = os.path.join(self.tmp, "sendmx.log")
         self.servers = []
+        self.cleanups = []      # callables run at the end (other servers)
         self.procs = []
         self.runs = []
         self._nserver = 0
@@ -544,6 +545,11 @@ class Ctx:
                 pass
         for s in self.servers:
             s.stop()
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception:
+                pass
         if not os.environ.get("SENDMX_KEEP_TMP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
 

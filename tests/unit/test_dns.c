@@ -233,6 +233,8 @@ static char **dnsmasq_argv(const char *bin, int port, int silent_port)
 		"--mx-host=slowmx.test,ok.partial.test,20",
 		"--mx-host=slowonly.test,h.slow.test,10",
 		"--host-record=relay.test,192.0.2.50",
+		/* MX 10 "a b.test": a target no host name can be. */
+		"--dns-rr=weird.test,15,000a03612062047465737400",
 		/* Unknown names in the zone are NXDOMAIN, nothing leaves. */
 		"--local=/test/",
 	};
@@ -254,6 +256,10 @@ static char **dnsmasq_argv(const char *bin, int port, int silent_port)
 	addarg(&argv, &n, "--no-negcache");
 	for (i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		addarg(&argv, &n, "%s", fixed[i]);
+	/* More MX hosts than DNS_MAX_HOSTS; only h5 has an address. */
+	for (i = 0; i < DNS_MAX_HOSTS + 8; i++)
+		addarg(&argv, &n, "--mx-host=many.test,h%zu.many.test,%zu", i, i);
+	addarg(&argv, &n, "--host-record=h5.many.test,192.0.2.55");
 	for (i = 0; i < 10; i++) {
 		addarg(&argv, &n, "--mx-host=c%zu.test,mx.c%zu.test,10", i, i);
 		addarg(&argv, &n, "--host-record=mx.c%zu.test,192.0.2.%zu", i, 100 + i);
@@ -688,6 +694,41 @@ static void test_some_mx_hosts_fail(void **state)
 	assert_int_equal(r->hosts[1].naddrs, 1);
 	assert_string_equal(r->hosts[1].addrs[0].text, "192.0.2.20");
 	assert_null(r->hosts[1].error);
+	dns_result_free(r);
+}
+
+static void test_hostile_mx_answers(void **state)
+{
+	struct config c;
+	struct dns_result *r;
+
+	(void)state;
+	NEED_DNSMASQ();
+	base_cfg(&c, S.servers);
+	/* A target with a space is kept, with a reason, and not looked up. */
+	r = mx_of(&c, "weird.test");
+	assert_int_equal(r->status, ST_PERMFAIL);
+	assert_int_equal(r->nhosts, 1);
+	assert_string_equal(r->hosts[0].name, "a b.test");
+	assert_string_equal(r->hosts[0].error, "a b.test: not a valid host name");
+	assert_string_equal(r->error, "weird.test: no MX host has a usable "
+			    "address (a b.test: not a valid host name)");
+	dns_result_free(r);
+
+	/* Only the DNS_MAX_HOSTS most preferred hosts, in order. */
+	r = mx_of(&c, "many.test");
+	assert_int_equal(r->status, ST_OK);
+	assert_int_equal(r->nhosts, DNS_MAX_HOSTS);
+	for (size_t i = 0; i < r->nhosts; i++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "h%zu.many.test", i);
+		assert_string_equal(r->hosts[i].name, name);
+		assert_int_equal(r->hosts[i].pref, (int)i);
+		assert_int_equal(r->hosts[i].naddrs, i == 5 ? 1 : 0);
+	}
+	assert_string_equal(r->hosts[5].addrs[0].text, "192.0.2.55");
+	assert_string_equal(r->hosts[0].error, "h0.many.test: no such host (NXDOMAIN)");
 	dns_result_free(r);
 }
 
@@ -1248,6 +1289,7 @@ int main(void)
 		cmocka_unit_test(test_null_mx_no_address_lookups),
 		cmocka_unit_test(test_nxdomain_permanent),
 		cmocka_unit_test(test_some_mx_hosts_fail),
+		cmocka_unit_test(test_hostile_mx_answers),
 		cmocka_unit_test(test_silent_server_times_out),
 		cmocka_unit_test(test_address_step_deadline),
 		cmocka_unit_test(test_servfail_and_refused_temporary),
