@@ -194,7 +194,8 @@ static void route_all(struct engine *e)
 	for (size_t k = 0; k < ndests; k++) {
 		struct dest *t = e->dests[k];
 
-		if (t->relay)
+		/* An address literal (bob@[192.0.2.1]) names its host. */
+		if (t->relay || t->name[0] == '[')
 			dns_lookup_host(e->dns, t->name, on_resolved, t);
 		else
 			dns_lookup_mx(e->dns, t->name, on_resolved, t);

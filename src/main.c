@@ -79,6 +79,11 @@ int main(int argc, char **argv)
 	/* A file size limit must fail a write (EFBIG, reported), not kill
 	 * us silently halfway through writing the queue. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* The resolver (c-ares) reads these; the caller's environment must
+	 * not choose where mail goes. */
+	unsetenv("HOSTALIASES");
+	unsetenv("LOCALDOMAIN");
+	unsetenv("RES_OPTIONS");
 
 	if (cli_parse(argc, argv, &inv, &err) != ST_OK) {
 		fprintf(stderr, "sendmx: %s\n%s", err.msg, cli_usage());

@@ -133,7 +133,10 @@ enum status verify_recipients(const struct config *cfg, const char *sender,
 			char *d = xasprintf("%.*s", (int)l->hop.domain_len,
 					    l->hop.domain);
 
-			dns_lookup_mx(dns, d, on_result, l);
+			if (d[0] == '[')   /* an address literal */
+				dns_lookup_host(dns, d, on_result, l);
+			else
+				dns_lookup_mx(dns, d, on_result, l);
 			free(d);
 		}
 	}

@@ -258,5 +258,43 @@ def test_loopback_mx_refused_by_default(t):
     matches(r.err, r"(?i)^sendmx: bob@lo\.test: refused: .*loop", "stderr")
 
 
+def test_address_literal_goes_to_that_address(t):
+    srvs, port = servers_on(t, ["127.0.0.24"])
+    dns = world(t, [a("other.test", "127.0.0.25")])
+    conf = mx_config(t, dns, port)
+    r = t.sendmx(["bob@[127.0.0.24]"], MSG, config=conf)
+    t.expect_exit(r, 0)
+    eq(srvs["127.0.0.24"].only_message().rcpt_tos, ["bob@[127.0.0.24]"], "recipients")
+
+
+def test_opportunistic_tls_to_mx(t):
+    # Default mx_tls = opportunistic: STARTTLS when offered, the
+    # self-signed certificate is not verified.
+    srvs, port = servers_on(t, ["127.0.0.26", "127.0.0.27"],
+                            **{"127.0.0.26": {"starttls": True}})
+    dns = world(t, [mx("tls.test", "mx.tls.test", 10), a("mx.tls.test", "127.0.0.26"),
+                    mx("plain.test", "mx.plain.test", 10), a("mx.plain.test", "127.0.0.27")])
+    conf = mx_config(t, dns, port)
+    t.expect_exit(t.sendmx(["bob@tls.test", "carol@plain.test"], MSG, config=conf), 0)
+    eq(srvs["127.0.0.26"].only_message().tls, True, "TLS used where offered")
+    eq(srvs["127.0.0.27"].only_message().tls, False, "plain where not offered")
+
+
+def test_mx_tls_required(t):
+    # required: a host without STARTTLS is a temporary failure (queued),
+    # and so is one whose certificate does not verify.
+    srvs, port = servers_on(t, ["127.0.0.28", "127.0.0.29"],
+                            **{"127.0.0.29": {"starttls": True}})
+    dns = world(t, [mx("plain.test", "mx.plain.test", 10), a("mx.plain.test", "127.0.0.28"),
+                    mx("tls.test", "mx.tls.test", 10), a("mx.tls.test", "127.0.0.29")])
+    conf = mx_config(t, dns, port, extra="mx_tls = required")
+    r = t.sendmx(["bob@plain.test", "carol@tls.test"], MSG, config=conf)
+    t.expect_queued(r)
+    matches(r.err, r"^sendmx: bob@plain\.test: deferred: .*does not offer STARTTLS", "stderr")
+    matches(r.err, r"(?i)^sendmx: carol@tls\.test: deferred: .*certificate", "stderr")
+    eq(srvs["127.0.0.28"].messages(), [], "nothing sent in plain text")
+    eq(srvs["127.0.0.29"].messages(), [], "nothing sent over unverified TLS")
+
+
 if __name__ == "__main__":
     harness.main()
