@@ -61,6 +61,9 @@ static int parse_duration_opt(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 static int validate_positive(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_intervals(cfg_t *cfg, cfg_opt_t *opt);
 static void copy_delivery(cfg_t *cfg, struct config *c);
+static void copy_local(cfg_t *cfg, struct config *c);
+static int parse_local_delivery(cfg_t *cfg, cfg_opt_t *opt,
+				const char *value, void *result);
 
 const char *config_default_path(void)
 {
@@ -149,6 +152,14 @@ void config_free(struct config *cfg)
 	free(cfg->queue_dir);
 	free(cfg->retry_intervals);
 	free(cfg->postmaster);
+	free(cfg->aliases);
+	for (size_t k = 0; cfg->local_domains && cfg->local_domains[k]; k++)
+		free(cfg->local_domains[k]);
+	free(cfg->local_domains);
+	free(cfg->mail_spool);
+	free(cfg->alias_user);
+	free(cfg->masquerade_domain);
+	free(cfg->sender_map);
 	free(cfg);
 }
 
@@ -182,6 +193,16 @@ static cfg_t *new_cfg(void)
 		CFG_INT_CB("queue_lifetime", 5 * 86400, CFGF_NONE,
 			   parse_duration_opt),
 		CFG_STR("postmaster", NULL, CFGF_NONE),
+		CFG_STR("aliases", "/etc/aliases", CFGF_NONE),
+		CFG_STR_LIST("local_domains", "{}", CFGF_NONE),
+		CFG_INT_CB("local_delivery", LOCAL_MBOX, CFGF_NONE,
+			   parse_local_delivery),
+		CFG_STR("mail_spool", "/var/mail", CFGF_NONE),
+		CFG_BOOL("allow_pipe_aliases", cfg_false, CFGF_NONE),
+		CFG_BOOL("allow_file_aliases", cfg_false, CFGF_NONE),
+		CFG_STR("alias_user", "nobody", CFGF_NONE),
+		CFG_STR("masquerade_domain", NULL, CFGF_NONE),
+		CFG_STR("sender_map", NULL, CFGF_NONE),
 		/* MULTI only so that a second relay section can be refused:
 		 * without it libconfuse silently merges the two. */
 		CFG_SEC("relay", config_relay_opts, CFGF_MULTI),
@@ -213,6 +234,10 @@ static cfg_t *new_cfg(void)
 	cfg_set_validate_func(cfg, "queue_lifetime", validate_positive);
 	cfg_set_validate_func(cfg, "submit_timeout", validate_positive_seconds);
 	cfg_set_validate_func(cfg, "queue_dir", validate_path);
+	cfg_set_validate_func(cfg, "aliases", validate_path);
+	cfg_set_validate_func(cfg, "mail_spool", validate_path);
+	cfg_set_validate_func(cfg, "sender_map", validate_path);
+	cfg_set_validate_func(cfg, "masquerade_domain", validate_hostname);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
 	cfg_set_validate_func(cfg, "log_file", validate_path);
 	cfg_set_validate_func(cfg, "temp_dir", validate_path);
@@ -371,6 +396,7 @@ static enum status copy_out(cfg_t *cfg, struct config *c,
 	c->max_message_size = cfg_getint(cfg, "max_message_size");
 	c->temp_dir = config_dup_or_null(cfg_getstr(cfg, "temp_dir"));
 	copy_delivery(cfg, c);
+	copy_local(cfg, c);
 	st = check_strings(c, ctx->path ? ctx->path : "(defaults)", err);
 	if (st != ST_OK)
 		return st;
@@ -542,5 +568,47 @@ static int validate_intervals(cfg_t *cfg, cfg_opt_t *opt)
 			cfg_error(cfg, "retry_intervals must be positive");
 			return -1;
 		}
+	return 0;
+}
+
+/* The keys of local recipients (aliases, mailboxes, rewriting). */
+static void copy_local(cfg_t *cfg, struct config *c)
+{
+	unsigned n = cfg_size(cfg, "local_domains");
+
+	c->aliases = config_dup_or_null(cfg_getstr(cfg, "aliases"));
+	c->local_domains = xcalloc(n + 1, sizeof *c->local_domains);
+	for (unsigned k = 0; k < n; k++)
+		c->local_domains[k] =
+			xstrdup(cfg_getnstr(cfg, "local_domains", k));
+	c->local_delivery =
+		(enum local_delivery)cfg_getint(cfg, "local_delivery");
+	c->mail_spool = config_dup_or_null(cfg_getstr(cfg, "mail_spool"));
+	c->allow_pipe_aliases =
+		cfg_getbool(cfg, "allow_pipe_aliases") == cfg_true;
+	c->allow_file_aliases =
+		cfg_getbool(cfg, "allow_file_aliases") == cfg_true;
+	c->alias_user = config_dup_or_null(cfg_getstr(cfg, "alias_user"));
+	c->masquerade_domain =
+		config_dup_or_null(cfg_getstr(cfg, "masquerade_domain"));
+	c->sender_map = config_dup_or_null(cfg_getstr(cfg, "sender_map"));
+}
+
+static int parse_local_delivery(cfg_t *cfg, cfg_opt_t *opt,
+				const char *value, void *result)
+{
+	long *v = result;
+
+	(void)opt;
+	if (ascii_strcasecmp(value, "mbox") == 0)
+		*v = LOCAL_MBOX;
+	else if (ascii_strcasecmp(value, "maildir") == 0)
+		*v = LOCAL_MAILDIR;
+	else if (ascii_strcasecmp(value, "none") == 0)
+		*v = LOCAL_NONE;
+	else {
+		cfg_error(cfg, "local_delivery must be mbox, maildir or none");
+		return -1;
+	}
 	return 0;
 }

@@ -26,6 +26,9 @@ enum mx_tls_mode {
 
 enum ip_version { IP_ANY, IP_V4, IP_V6 };
 
+/* local_delivery: what happens to mail for local users. */
+enum local_delivery { LOCAL_MBOX, LOCAL_MAILDIR, LOCAL_NONE };
+
 /* Delivery modes, as sendmail's -od: i(nteractive), b(ackground), q(ueue). */
 enum delivery_mode { DELIVER_INTERACTIVE, DELIVER_BACKGROUND, DELIVER_QUEUE };
 
@@ -46,6 +49,8 @@ struct relay_config {
 	bool verify;              /* default true: chain and host name */
 	bool allow_plaintext_auth;/* default false */
 	char *auth_mechanisms;    /* NULL: any; else "CRAM-MD5 PLAIN ..." allowed list */
+	char *sender_rewrite;     /* envelope sender and From forced to this
+				   * address for mail through this hop; NULL */
 };
 
 struct config {
@@ -85,6 +90,19 @@ struct config {
 	size_t nretry_intervals;
 	int queue_lifetime;       /* seconds until a message bounces; default 5 days */
 	char *postmaster;         /* where failed bounces go; NULL: logged and dropped */
+
+	/* Local recipients */
+	char *aliases;            /* alias file; default "/etc/aliases"
+				   * (a missing file means no aliases) */
+	char **local_domains;     /* besides hostname; NULL-terminated */
+	enum local_delivery local_delivery; /* default LOCAL_MBOX */
+	char *mail_spool;         /* mbox directory; default "/var/mail" */
+	bool allow_pipe_aliases;  /* "|command" targets; default false */
+	bool allow_file_aliases;  /* "/path" targets; default false */
+	char *alias_user;         /* runs pipe/file aliases; default "nobody" */
+	char *masquerade_domain;  /* bare and @hostname senders become
+				   * user@masquerade_domain; NULL: none */
+	char *sender_map;         /* "local-name address" lines; NULL: none */
 };
 
 /* The default path, $(sysconfdir)/sendmx.conf. */

@@ -43,6 +43,7 @@ cfg_opt_t config_relay_opts[] = {
 	CFG_BOOL("allow_plaintext_auth", cfg_false, CFGF_NONE),
 	CFG_STR("auth_mechanisms", NULL, CFGF_NONE),
 	CFG_BOOL("mx", cfg_false, CFGF_NONE),
+	CFG_STR("sender_rewrite", NULL, CFGF_NONE),
 	CFG_END()
 };
 
@@ -285,6 +286,8 @@ static enum status copy_section(cfg_t *sec, enum section_kind kind,
 		cfg_getbool(sec, "allow_plaintext_auth") == cfg_true;
 	r->auth_mechanisms =
 		config_dup_or_null(cfg_getstr(sec, "auth_mechanisms"));
+	r->sender_rewrite =
+		config_dup_or_null(cfg_getstr(sec, "sender_rewrite"));
 	if (pass && (mode & S_IROTH)) {
 		err_set(err, "%s: inline password in a file that is readable "
 			"by others (mode %04o); chmod o-rwx %s", where,
@@ -312,6 +315,7 @@ static void free_section(struct relay_config *r)
 	free(r->ca_file);
 	free(r->ca_path);
 	free(r->auth_mechanisms);
+	free(r->sender_rewrite);
 }
 
 void config_free_relays(struct config *c)

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@ struct run {
 };
 
 static int open_std_fds(void);
+static void no_core_dumps(void);
 static const char *caller_login(void);
 static int parse_cmdline_rcpts(const struct invocation *inv,
 			       struct address_list *out);
@@ -84,6 +87,7 @@ int main(int argc, char **argv)
 	unsetenv("HOSTALIASES");
 	unsetenv("LOCALDOMAIN");
 	unsetenv("RES_OPTIONS");
+	no_core_dumps();
 
 	if (cli_parse(argc, argv, &inv, &err) != ST_OK) {
 		fprintf(stderr, "sendmx: %s\n%s", err.msg, cli_usage());
@@ -168,6 +172,16 @@ static int open_std_fds(void)
 		}
 	}
 	return 0;
+}
+
+/* Relay passwords and AUTH exchanges live in this process's memory: a
+ * core file (or a ptrace by the same user) must not carry them off. */
+static void no_core_dumps(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &none);
 }
 
 /* The caller's identity comes from the real uid, never the environment. */

@@ -197,7 +197,33 @@ static void test_defaults_from_empty_file(void **state)
 	assert_int_equal(cfg->retry_intervals[4], 3600);
 	assert_int_equal(cfg->queue_lifetime, 5 * 86400);
 	assert_null(cfg->postmaster);
+	assert_string_equal(cfg->aliases, "/etc/aliases");
+	assert_null(cfg->local_domains[0]);
+	assert_int_equal(cfg->local_delivery, LOCAL_MBOX);
+	assert_string_equal(cfg->mail_spool, "/var/mail");
+	assert_false(cfg->allow_pipe_aliases);
+	assert_false(cfg->allow_file_aliases);
+	assert_string_equal(cfg->alias_user, "nobody");
+	assert_null(cfg->masquerade_domain);
+	assert_null(cfg->sender_map);
 	config_free(cfg);
+
+	cfg = load_ok("aliases = \"/tmp/a\"\nlocal_domains = {\"a.test\", \"b.test\"}\n"
+		      "local_delivery = maildir\nmail_spool = \"/tmp/m\"\n"
+		      "allow_pipe_aliases = true\nallow_file_aliases = true\n"
+		      "alias_user = \"mail\"\nmasquerade_domain = \"example.org\"\n"
+		      "sender_map = \"/tmp/map\"\n"
+		      "relay { host = \"r\" sender_rewrite = \"noreply@example.org\" }\n",
+		      0644);
+	assert_string_equal(cfg->aliases, "/tmp/a");
+	assert_string_equal(cfg->local_domains[1], "b.test");
+	assert_null(cfg->local_domains[2]);
+	assert_int_equal(cfg->local_delivery, LOCAL_MAILDIR);
+	assert_true(cfg->allow_pipe_aliases && cfg->allow_file_aliases);
+	assert_string_equal(cfg->masquerade_domain, "example.org");
+	assert_string_equal(cfg->relay->sender_rewrite, "noreply@example.org");
+	config_free(cfg);
+	expect_error("local_delivery = pigeon\n", 0644, "local_delivery must be");
 }
 
 static void test_delivery_keys(void **state)
