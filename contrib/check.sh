@@ -17,6 +17,8 @@
 # Environment:
 #   SENDMX_CONFIGURE_FLAGS  extra ./configure arguments (e.g. --enable-sanitizers)
 #   SENDMX_DISTCHECK=0      skip `make distcheck`
+#   SENDMX_SANITIZERS=0     skip the second run of `make check` in an
+#                           ASan+UBSan build (./configure --enable-sanitizers)
 #   SENDMX_NO_APT=1         never call apt-get
 #   JOBS                    make parallelism (default 2)
 set -uo pipefail
@@ -124,6 +126,36 @@ if [ "${SENDMX_DISTCHECK:-1}" != 0 ]; then
 		say "make distcheck failed"
 		fail=$((fail + 1))
 	fi
+fi
+
+# The same tests again under AddressSanitizer and UBSan, in a build
+# directory of its own (the source tree is cleaned first: automake
+# refuses a VPATH build next to an in-tree one).
+if [ "${SENDMX_SANITIZERS:-1}" != 0 ] &&
+   ! echo "${SENDMX_CONFIGURE_FLAGS:-}" | grep -q sanitizers; then
+	say "make check under --enable-sanitizers"
+	make distclean >/dev/null 2>&1
+	rm -rf _build-san && mkdir _build-san && cd _build-san || exit 1
+	if ../configure --enable-sanitizers >/dev/null &&
+	   make -j"$jobs" >/dev/null; then
+		VERBOSE=1 make -j"$jobs" check
+		san_rc=$?
+		if [ -f test-suite.log ]; then
+			san_fail=$(( $(count FAIL) + $(count XPASS) + $(count ERROR) - $(exit_dups) ))
+			say "sanitizer run: $(count PASS) pass, $san_fail fail/error"
+			pass=$((pass + $(count PASS)))
+			skip=$((skip + $(count SKIP)))
+			fail=$((fail + san_fail))
+			[ "$san_rc" -ne 0 ] && [ "$san_fail" -eq 0 ] && fail=$((fail + 1))
+		else
+			say "sanitizer run produced no test-suite.log"
+			fail=$((fail + 1))
+		fi
+	else
+		say "sanitizer build failed"
+		fail=$((fail + 1))
+	fi
+	cd "$root" || exit 1
 fi
 
 cd "$root" || exit 1
