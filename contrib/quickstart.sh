@@ -90,10 +90,12 @@ fi
 say "local SMTP receiver listening on 127.0.0.1:$port (pid $server_pid)"
 
 conf="$work/sendmx.conf"
+mkdir -p "$work/queue"
 (umask 077 && cat >"$conf" <<EOF
 # A relay without TLS is only sane on loopback, as here.
 hostname = "quickstart.example.org"
 log_file = "$work/sendmx.log"
+queue_dir = "$work/queue"
 syslog = false
 relay {
   host = "127.0.0.1"

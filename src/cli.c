@@ -58,11 +58,14 @@ static const char usage_text[] =
 	"  -bp           list the queue (also: mailq)\n"
 	"  -bi           rebuild the aliases database (also: newaliases)\n"
 	"  -q[time]      process the queue\n"
-	"  -od<mode>     delivery mode: i, b, q or d\n"
+	"  -od<mode>     delivery mode: i (now), b (background), q or d (queue)\n"
+	"  -N dsn        DSN notify: never, or success,failure,delay\n"
+	"  -R ret        DSN return: full or hdrs\n"
+	"  -V envid      DSN envelope id\n"
 	"  --version     print the version\n"
 	"  --            end of options\n"
-	"Accepted and ignored: -o<option>, -O name=value, -N dsn, -R ret,\n"
-	"  -V envid, -B type, -L tag, -h hops, -G, -U, -n, -m\n";
+	"Accepted and ignored: -o<option>, -O name=value, -B type, -L tag,\n"
+	"  -h hops, -G, -U, -n, -m\n";
 
 const char *cli_usage(void)
 {
@@ -375,11 +378,6 @@ static enum status apply_o(const char *value, struct invocation *inv,
 	 * queues like 'q'. */
 	if (value[1] != '\0' && value[2] == '\0' && strchr("ibqd", value[1])) {
 		inv->delivery_mode = value[1];
-		/* Only -odi is what sendmx does until the queue exists; -v
-		 * says so for the others rather than pretend. */
-		if (value[1] != 'i')
-			add_ignored(inv, 'o', "", value, "no queue yet: the "
-				    "message is delivered at once");
 		return ST_OK;
 	}
 	clean = sanitize(value);

@@ -59,6 +59,7 @@ static int parse_delivery_mode(cfg_t *cfg, cfg_opt_t *opt,
 static int parse_duration_opt(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 			      void *result);
 static int validate_positive(cfg_t *cfg, cfg_opt_t *opt);
+static int validate_dns_servers(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_intervals(cfg_t *cfg, cfg_opt_t *opt);
 static void copy_delivery(cfg_t *cfg, struct config *c);
 static void copy_local(cfg_t *cfg, struct config *c);
@@ -206,9 +207,11 @@ static cfg_t *new_cfg(void)
 		/* MULTI only so that a second relay section can be refused:
 		 * without it libconfuse silently merges the two. */
 		CFG_SEC("relay", config_relay_opts, CFGF_MULTI),
-		CFG_SEC("route", config_relay_opts, CFGF_MULTI | CFGF_TITLE),
+		/* A title given twice would silently merge the sections. */
+		CFG_SEC("route", config_relay_opts,
+			CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 		CFG_SEC("sender_route", config_relay_opts,
-			CFGF_MULTI | CFGF_TITLE),
+			CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 		CFG_END()
 	};
 	cfg_t *cfg = cfg_init(opts, CFGF_NONE);
@@ -234,6 +237,7 @@ static cfg_t *new_cfg(void)
 	cfg_set_validate_func(cfg, "queue_lifetime", validate_positive);
 	cfg_set_validate_func(cfg, "submit_timeout", validate_positive_seconds);
 	cfg_set_validate_func(cfg, "queue_dir", validate_path);
+	cfg_set_validate_func(cfg, "dns_servers", validate_dns_servers);
 	cfg_set_validate_func(cfg, "aliases", validate_path);
 	cfg_set_validate_func(cfg, "mail_spool", validate_path);
 	cfg_set_validate_func(cfg, "sender_map", validate_path);
@@ -608,6 +612,56 @@ static int parse_local_delivery(cfg_t *cfg, cfg_opt_t *opt,
 		*v = LOCAL_NONE;
 	else {
 		cfg_error(cfg, "local_delivery must be mbox, maildir or none");
+		return -1;
+	}
+	return 0;
+}
+
+/* "192.0.2.1", "192.0.2.1:5353", "[2001:db8::1]:53", "2001:db8::1",
+ * comma-separated: what c-ares takes, checked here so that a typo is a
+ * config error with its line, not a deferral of every message. */
+static int validate_dns_servers(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	char *copy = xstrdup(v ? v : ""), *save = NULL, *tok;
+	bool ok = v != NULL && *v != '\0';
+
+	for (tok = strtok_r(copy, ", \t", &save); tok && ok;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		char *host = tok, *port = NULL, *end;
+		unsigned char a[16];
+
+		if (*host == '[') {
+			end = strchr(host, ']');
+			if (end == NULL) {
+				ok = false;
+				break;
+			}
+			*end = '\0';
+			host++;
+			if (end[1] == ':')
+				port = end + 2;
+			else if (end[1] != '\0')
+				ok = false;
+		} else if (strchr(host, ':') == strrchr(host, ':') &&
+			   strchr(host, ':') != NULL) {
+			port = strchr(host, ':');
+			*port++ = '\0';
+		}
+		if (inet_pton(AF_INET, host, a) != 1 &&
+		    inet_pton(AF_INET6, host, a) != 1)
+			ok = false;
+		if (port) {
+			long n = strtol(port, &end, 10);
+
+			if (*port == '\0' || *end != '\0' || n < 1 || n > 65535)
+				ok = false;
+		}
+	}
+	free(copy);
+	if (!ok) {
+		cfg_error(cfg, "dns_servers must list IP addresses, each with "
+			  "an optional port: \"127.0.0.1:5353, [::1]:53\"");
 		return -1;
 	}
 	return 0;

@@ -89,7 +89,10 @@ struct config {
 				   * default 300 600 1200 2400 3600 */
 	size_t nretry_intervals;
 	int queue_lifetime;       /* seconds until a message bounces; default 5 days */
-	char *postmaster;         /* where failed bounces go; NULL: logged and dropped */
+	char *postmaster;         /* gets the DSN of a failed null-sender message
+				   * that is not itself a bounce; NULL: such
+				   * failures are logged and dropped (a failed
+				   * bounce is always dropped) */
 
 	/* Local recipients */
 	char *aliases;            /* alias file; default "/etc/aliases"

@@ -270,6 +270,9 @@ static void schedule(struct engine *e)
 
 		if (e->running >= (size_t)e->d->cfg->max_connections)
 			return;
+		/* MX destinations wait for every lookup: they may merge. */
+		if (t->relay == NULL && e->resolving > 0)
+			continue;
 		while (t->state == D_WAITING && !start_attempt(t))
 			;
 	}

@@ -448,7 +448,8 @@ static enum io read_reply(struct session *s)
 		if (nl == NULL) {
 			enum io r;
 
-			if (avail > NET_MAX_LINE) {
+			/* The line may end in CR, its LF still to come. */
+			if (avail > NET_MAX_LINE + 1) {
 				err_set(&s->err, "reply line too long (more "
 					"than %d bytes)", NET_MAX_LINE);
 				return IO_FAIL;

@@ -348,7 +348,11 @@ void smtp_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 	case S_AUTH_CANCEL:
 		smtp_end_after(s, r);
 		break;
+	case S_RSET:
+		smtp_txn_on_rset(s, r);
+		break;
 	case S_DOT_IGNORE:
+		s->txn_open = false;
 		if (r->code == 421)
 			smtp_go_close(s);
 		else

@@ -31,6 +31,8 @@ enum state {
 	S_BODY,        /* the driver streams the message */
 	S_DOT,         /* waiting for the reply to the final "." */
 	S_DOT_IGNORE,  /* sent a lone "." to end an empty DATA; any reply */
+	S_RSET,        /* sent RSET to end an open transaction (no
+			* pipelining); the next MAIL follows its reply */
 	S_QUIT,        /* waiting for the QUIT reply; any reply */
 	S_CLOSE        /* done */
 };
@@ -73,6 +75,10 @@ struct smtp_session {
 	size_t txn_pos;        /* 0 MAIL, 1..nsent RCPT, nsent+1 DATA */
 	bool txn_failed;       /* MAIL refused: later replies are noise */
 	bool txn_progress;     /* the last transaction settled someone */
+	bool txn_open;         /* MAIL accepted, no "." reply yet: the next
+				* MAIL needs an RSET first (RFC 5321 4.1.4) */
+	bool rset_pending;     /* pipelined: the group starts with RSET,
+				* whose reply comes before MAIL's */
 };
 
 /* ---- results (smtp.c) ---------------------------------------------------- */

@@ -105,10 +105,35 @@ void smtp_txn_next_or_quit(struct smtp_session *s)
 		if (rc->deferred || !rc->tried)
 			due = true;
 	}
-	if (due)
-		smtp_txn_start(s);
-	else
+	if (!due) {
 		smtp_quit(s);
+		return;
+	}
+	if (!s->txn_open) {
+		smtp_txn_start(s);
+		return;
+	}
+	/* The server still holds the last MAIL: RSET first. Pipelined,
+	 * it leads the next group (RFC 2920 3.1 allows it anywhere). */
+	smtp_send_cmd(s, "RSET", NULL);
+	s->txn_open = false;
+	if (s->ext.pipelining) {
+		s->rset_pending = true;
+		smtp_txn_start(s);
+	} else {
+		s->state = S_RSET;
+	}
+}
+
+void smtp_txn_on_rset(struct smtp_session *s, const struct smtp_reply *r)
+{
+	if (reply_class(r) == 2) {
+		smtp_txn_start(s);
+		return;
+	}
+	/* A server that cannot reset cannot take another transaction. */
+	smtp_fail_reply(s, ST_TEMPFAIL, r);
+	smtp_end_after(s, r);
 }
 
 static void send_rcpt(struct smtp_session *s, size_t k)
@@ -120,6 +145,15 @@ static void send_rcpt(struct smtp_session *s, size_t k)
  * alone says which command a reply answers. */
 void smtp_txn_on_reply(struct smtp_session *s, const struct smtp_reply *r)
 {
+	if (s->rset_pending) {
+		/* The RSET that led this group. */
+		s->rset_pending = false;
+		if (reply_class(r) != 2) {
+			smtp_fail_reply(s, ST_TEMPFAIL, r);
+			s->txn_failed = true;   /* the rest is noise now */
+		}
+		return;
+	}
 	s->stage = txn_stage(s);
 	if (s->stage == STAGE_MAIL)
 		on_mail(s, r);
@@ -143,6 +177,7 @@ static void on_mail(struct smtp_session *s, const struct smtp_reply *r)
 {
 	s->txn_pos = 1;
 	if (reply_class(r) == 2) {
+		s->txn_open = true;
 		if (!s->pipelined)
 			send_rcpt(s, 0);
 		return;
@@ -224,6 +259,13 @@ static void on_data(struct smtp_session *s, const struct smtp_reply *r)
 		s->state = S_DOT_IGNORE;
 		return;
 	}
+	/* Nobody was accepted: the refusal of DATA says nothing new about
+	 * the recipients (each has its RCPT reply; a 452 waits for the
+	 * next transaction). Postfix answers 554 "no valid recipients". */
+	if (!s->txn_failed && s->naccepted == 0 && r->code != 421) {
+		smtp_txn_next_or_quit(s);
+		return;
+	}
 	if (!s->txn_failed)
 		smtp_fail_reply(s, smtp_status_of(r), r);
 	smtp_end_after(s, r);
@@ -240,6 +282,8 @@ void smtp_body_done(struct smtp_session *s)
 void smtp_txn_on_dot(struct smtp_session *s, const struct smtp_reply *r)
 {
 	size_t i;
+
+	s->txn_open = false;   /* "." ends the transaction either way */
 
 	if (reply_class(r) == 2) {
 		char *sum = reply_summary(r);

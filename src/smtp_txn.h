@@ -31,4 +31,7 @@ void smtp_txn_on_reply(struct smtp_session *s, const struct smtp_reply *r);
 /* S_DOT: the reply to the final "." decides every accepted recipient. */
 void smtp_txn_on_dot(struct smtp_session *s, const struct smtp_reply *r);
 
+/* The reply to an RSET sent alone (S_RSET). */
+void smtp_txn_on_rset(struct smtp_session *s, const struct smtp_reply *r);
+
 #endif

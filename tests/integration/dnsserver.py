@@ -230,8 +230,11 @@ class DnsServer:
         for _ in range(PORT_ATTEMPTS):
             port = free_port()
             with open(self.logfile, "ab") as log:
+                # Its own process group: dnsmasq forks children (TCP
+                # queries) that must go with it.
                 self.proc = subprocess.Popen(self.argv(port), stdin=subprocess.DEVNULL,
-                                             stdout=log, stderr=log)
+                                             stdout=log, stderr=log,
+                                             start_new_session=True)
             self.pid = self.proc.pid
             if self._wait_ready(port):
                 self.port = port
@@ -264,6 +267,10 @@ class DnsServer:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        try:
+            os.killpg(p.pid, signal.SIGKILL)   # whatever it forked
+        except OSError:
+            pass
         self.proc = None
 
     def close(self):

@@ -29,9 +29,8 @@ def servers_on(t, hosts, **opts):
 
 def world(t, records, extra=""):
     """dnsmasq with records, stopped when the test ends."""
-    dns = dnsserver.DnsServer(records)
-    dns.start()
-    t.cleanups.append(dns.stop)
+    dns = dnsserver.DnsServer(records)    # started and answering
+    t.cleanups.append(dns.close)
     return dns
 
 

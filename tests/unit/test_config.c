@@ -231,6 +231,8 @@ static void test_delivery_keys(void **state)
 	struct config *cfg;
 
 	(void)state;
+	config_free(load_ok("dns_servers = \"[::1]:53, 127.0.0.1,2001:db8::1\"\n",
+			    0644));
 	cfg = load_ok("dns_servers = \"127.0.0.1:5353\"\n"
 		      "dns_timeout = 3\nmx_port = 2525\nip_version = 4\n"
 		      "mx_tls = required\nallow_loopback_mx = true\n"
@@ -298,6 +300,12 @@ static void test_delivery_errors(void **state)
 {
 	(void)state;
 	expect_error("mx_tls = maybe\n", 0644, "mx_tls must be");
+	expect_error("dns_servers = \"localhost:53\"\n", 0644,
+		     "dns_servers must list IP addresses");
+	expect_error("dns_servers = \"127.0.0.1:99999\"\n", 0644,
+		     "dns_servers must list");
+	expect_error("route \"a.test\" { host = \"x\" }\n"
+		     "route \"a.test\" { host = \"y\" }\n", 0644, "a.test");
 	expect_error("ip_version = 5\n", 0644, "ip_version must be");
 	expect_error("delivery_mode = later\n", 0644, "delivery_mode must be");
 	expect_error("queue_lifetime = 5x\n", 0644, "not a duration");

@@ -748,6 +748,604 @@ static void test_greeting_failures(void **state)
 	smtp_free(s);
 }
 
+/* ---- transaction batching (max_rcpt_per_txn, 452) --------------------------- */
+
+static const char *const five_rcpts[] = {
+	"r1@example.net", "r2@example.net", "r3@example.net",
+	"r4@example.net", "r5@example.net"
+};
+
+#define MAIL "MAIL FROM:<alice@example.org>\r\n"
+#define RCPT(n) "RCPT TO:<r" #n "@example.net>\r\n"
+#define DATA "DATA\r\n"
+#define TOO_MANY "452 4.5.3 Too many recipients"
+
+/* The body phase and the reply to the final ".". */
+static void body_and_dot(struct smtp_session *s, const char *dot_reply)
+{
+	reply(s, "354 go ahead");
+	want(s, SMTP_WANT_BODY);
+	smtp_body_done(s);
+	reply(s, dot_reply);
+}
+
+/* One pipelined transaction in which MAIL and every RCPT are accepted. */
+static void pipelined_txn(struct smtp_session *s, const char *group,
+			  size_t nrcpt, const char *dot_reply)
+{
+	size_t i;
+
+	expect_write(s, group);
+	reply(s, "250 2.1.0 Ok");
+	for (i = 0; i < nrcpt; i++)
+		reply(s, "250 2.1.5 Ok");
+	body_and_dot(s, dot_reply);
+}
+
+/* RFC 5321 4.5.3.1.10: 5 recipients, 2 per transaction: three
+ * transactions on one connection, then a single QUIT. */
+static void test_batch_pipelined(void **state)
+{
+	struct smtp_params p = params(five_rcpts, 5);
+	struct smtp_session *s;
+	size_t i;
+
+	(void)state;
+	p.max_rcpt_per_txn = 2;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	pipelined_txn(s, MAIL RCPT(1) RCPT(2) DATA, 2, "250 2.0.0 queued as A");
+	assert_false(smtp_finished(s));
+	pipelined_txn(s, MAIL RCPT(3) RCPT(4) DATA, 2, "250 2.0.0 queued as B");
+	assert_false(smtp_finished(s));
+	pipelined_txn(s, MAIL RCPT(5) DATA, 1, "250 2.0.0 queued as C");
+	assert_true(smtp_finished(s));
+	finish(s);
+	check_rcpt(s, 0, ST_OK, "250 2.0.0 queued as A");
+	check_rcpt(s, 1, ST_OK, "250 2.0.0 queued as A");
+	check_rcpt(s, 2, ST_OK, "250 2.0.0 queued as B");
+	check_rcpt(s, 3, ST_OK, "250 2.0.0 queued as B");
+	check_rcpt(s, 4, ST_OK, "250 2.0.0 queued as C");
+	for (i = 0; i < 5; i++)
+		assert_int_equal(smtp_rcpt_status(s, i), ST_OK);
+	smtp_free(s);
+
+	/* A limit at or above the number of recipients: one transaction. */
+	p.max_rcpt_per_txn = 5;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	pipelined_txn(s, MAIL RCPT(1) RCPT(2) RCPT(3) RCPT(4) RCPT(5) DATA, 5,
+		      "250 ok");
+	finish(s);
+	check_rcpt(s, 4, ST_OK, "250 ok");
+	smtp_free(s);
+}
+
+/* One non-pipelined transaction: each command waits for its reply. */
+static void plain_txn(struct smtp_session *s, const char *const *rcpt_cmds,
+		      const char *dot_reply)
+{
+	expect_write(s, MAIL);
+	reply(s, "250 2.1.0 Ok");
+	for (; *rcpt_cmds; rcpt_cmds++) {
+		expect_write(s, *rcpt_cmds);
+		reply(s, "250 2.1.5 Ok");
+	}
+	expect_write(s, DATA);
+	body_and_dot(s, dot_reply);
+}
+
+static void test_batch_no_pipelining(void **state)
+{
+	static const char *const b1[] = { RCPT(1), RCPT(2), NULL };
+	static const char *const b2[] = { RCPT(3), RCPT(4), NULL };
+	static const char *const b3[] = { RCPT(5), NULL };
+	struct smtp_params p = params(five_rcpts, 5);
+	struct smtp_session *s;
+
+	(void)state;
+	p.max_rcpt_per_txn = 2;
+	s = smtp_new(&p);
+	hello(s, "250 mx");
+	plain_txn(s, b1, "250 queued as A");
+	plain_txn(s, b2, "250 queued as B");
+	plain_txn(s, b3, "250 queued as C");
+	finish(s);
+	check_rcpt(s, 1, ST_OK, "250 queued as A");
+	check_rcpt(s, 2, ST_OK, "250 queued as B");
+	check_rcpt(s, 4, ST_OK, "250 queued as C");
+	smtp_free(s);
+}
+
+/* A 452 to the 4th RCPT (and so to the 5th): the next transaction
+ * carries recipients 4 and 5. */
+static void test_452_defers_pipelined(void **state)
+{
+	struct smtp_params p = params(five_rcpts, 5);
+	struct smtp_session *s;
+
+	(void)state;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	expect_write(s, MAIL RCPT(1) RCPT(2) RCPT(3) RCPT(4) RCPT(5) DATA);
+	reply(s, "250 ok");
+	reply(s, "250 ok");
+	reply(s, "250 ok");
+	reply(s, "250 ok");
+	reply(s, TOO_MANY);
+	reply(s, TOO_MANY);
+	body_and_dot(s, "250 queued as A");
+	/* Deferred, not failed: no result yet for 4 and 5. */
+	assert_false(smtp_finished(s));
+	check_rcpt(s, 2, ST_OK, "250 queued as A");
+	pipelined_txn(s, MAIL RCPT(4) RCPT(5) DATA, 2, "250 queued as B");
+	finish(s);
+	check_rcpt(s, 0, ST_OK, "250 queued as A");
+	check_rcpt(s, 3, ST_OK, "250 queued as B");
+	check_rcpt(s, 4, ST_OK, "250 queued as B");
+	smtp_free(s);
+}
+
+static void test_452_defers_no_pipelining(void **state)
+{
+	static const char *const b2[] = { RCPT(4), RCPT(5), NULL };
+	struct smtp_params p = params(five_rcpts, 5);
+	struct smtp_session *s;
+
+	(void)state;
+	s = smtp_new(&p);
+	hello(s, "250 mx");
+	expect_write(s, MAIL);
+	reply(s, "250 ok");
+	expect_write(s, RCPT(1));
+	reply(s, "250 ok");
+	expect_write(s, RCPT(2));
+	reply(s, "250 ok");
+	expect_write(s, RCPT(3));
+	reply(s, "250 ok");
+	expect_write(s, RCPT(4));
+	reply(s, TOO_MANY);
+	expect_write(s, RCPT(5));
+	reply(s, TOO_MANY);
+	expect_write(s, DATA);
+	body_and_dot(s, "250 queued as A");
+	plain_txn(s, b2, "250 queued as B");
+	finish(s);
+	check_rcpt(s, 2, ST_OK, "250 queued as A");
+	check_rcpt(s, 3, ST_OK, "250 queued as B");
+	check_rcpt(s, 4, ST_OK, "250 queued as B");
+	smtp_free(s);
+}
+
+/* Deferred recipients go first in the next transaction, before the
+ * untried ones; the limit still holds. */
+static void test_452_with_limit(void **state)
+{
+	struct smtp_params p = params(five_rcpts, 5);
+	struct smtp_session *s;
+
+	(void)state;
+	p.max_rcpt_per_txn = 3;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	expect_write(s, MAIL RCPT(1) RCPT(2) RCPT(3) DATA);
+	reply(s, "250 ok");
+	reply(s, "250 ok");
+	reply(s, TOO_MANY);
+	reply(s, TOO_MANY);
+	body_and_dot(s, "250 queued as A");
+	pipelined_txn(s, MAIL RCPT(2) RCPT(3) RCPT(4) DATA, 3,
+		      "250 queued as B");
+	pipelined_txn(s, MAIL RCPT(5) DATA, 1, "250 queued as C");
+	finish(s);
+	check_rcpt(s, 0, ST_OK, "250 queued as A");
+	check_rcpt(s, 1, ST_OK, "250 queued as B");
+	check_rcpt(s, 3, ST_OK, "250 queued as B");
+	check_rcpt(s, 4, ST_OK, "250 queued as C");
+	smtp_free(s);
+}
+
+/* A server that answers 452 to every RCPT: no endless retry; each
+ * deferred recipient ends TEMPFAIL with the 452 text. Without
+ * pipelining DATA is never sent. */
+static void test_all_452_no_pipelining(void **state)
+{
+	struct smtp_params p = params(three_rcpts, 2);
+	struct smtp_session *s;
+
+	(void)state;
+	s = smtp_new(&p);
+	hello(s, "250 mx");
+	expect_write(s, MAIL);
+	reply(s, "250 ok");
+	expect_write(s, "RCPT TO:<a@example.net>\r\n");
+	reply(s, TOO_MANY);
+	expect_write(s, "RCPT TO:<b@example.net>\r\n");
+	reply(s, TOO_MANY);
+	assert_true(smtp_finished(s));
+	finish(s);
+	check_rcpt(s, 0, ST_TEMPFAIL, PEER " at RCPT: " TOO_MANY);
+	check_rcpt(s, 1, ST_TEMPFAIL, PEER " at RCPT: " TOO_MANY);
+	smtp_free(s);
+}
+
+/* Pipelined, and the server answers the DATA of an all-452 transaction
+ * with 354 anyway: a lone "." ends it, then TEMPFAIL and QUIT. */
+static void test_all_452_pipelined_354(void **state)
+{
+	struct smtp_params p = params(three_rcpts, 2);
+	struct smtp_session *s;
+
+	(void)state;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	expect_write(s, MAIL "RCPT TO:<a@example.net>\r\n"
+		     "RCPT TO:<b@example.net>\r\n" DATA);
+	reply(s, "250 ok");
+	reply(s, TOO_MANY);
+	reply(s, TOO_MANY);
+	reply(s, "354 go ahead");
+	expect_write(s, ".\r\n");
+	reply(s, "554 5.5.1 no valid recipients");
+	assert_true(smtp_finished(s));
+	finish(s);
+	check_rcpt(s, 0, ST_TEMPFAIL, PEER " at RCPT: " TOO_MANY);
+	check_rcpt(s, 1, ST_TEMPFAIL, PEER " at RCPT: " TOO_MANY);
+	smtp_free(s);
+}
+
+/*
+ * Regression (found by this test, fixed): pipelined, every
+ * RCPT answered 452 and DATA refused as a real server does ("554 5.5.1
+ * Error: no valid recipients", Postfix; Exim says 503). Expected: both
+ * TEMPFAIL with the 452 text. Got: both PERMFAIL with "... at DATA: 554
+ * 5.5.1 Error: no valid recipients": on_data() (smtp_txn.c) fails every
+ * open recipient with the DATA reply even when none was accepted.
+ */
+static void test_all_452_pipelined_data_refused(void **state)
+{
+	struct smtp_params p = params(three_rcpts, 2);
+	struct smtp_session *s;
+
+	(void)state;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	expect_write(s, MAIL "RCPT TO:<a@example.net>\r\n"
+		     "RCPT TO:<b@example.net>\r\n" DATA);
+	reply(s, "250 ok");
+	reply(s, TOO_MANY);
+	reply(s, TOO_MANY);
+	reply(s, "554 5.5.1 Error: no valid recipients");
+	assert_true(smtp_finished(s));
+	finish(s);
+	check_rcpt(s, 0, ST_TEMPFAIL, PEER " at RCPT: " TOO_MANY);
+	check_rcpt(s, 1, ST_TEMPFAIL, PEER " at RCPT: " TOO_MANY);
+	smtp_free(s);
+}
+
+/*
+ * Regression (found by this test, fixed): the everyday
+ * form of the bug above. One recipient, pipelined; its mailbox is full
+ * ("452 4.2.2 Mailbox full", a 452 that has nothing to do with the
+ * number of recipients) and a Postfix-like server refuses the DATA.
+ * Expected: TEMPFAIL with the 452 text (retry later). Got: PERMFAIL
+ * "... at DATA: 554 5.5.1 Error: no valid recipients", i.e. a bounce.
+ */
+static void test_452_single_rcpt_pipelined(void **state)
+{
+	struct smtp_params p = params(one_rcpt, 1);
+	struct smtp_session *s;
+
+	(void)state;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	expect_write(s, MAIL "RCPT TO:<bob@example.net>\r\n" DATA);
+	reply(s, "250 ok");
+	reply(s, "452 4.2.2 Mailbox full");
+	reply(s, "554 5.5.1 Error: no valid recipients");
+	finish(s);
+	check_rcpt(s, 0, ST_TEMPFAIL, PEER " at RCPT: 452 4.2.2 Mailbox full");
+	smtp_free(s);
+}
+
+/*
+ * Regression (found by this test, fixed): pipelined, 4
+ * recipients, 2 per transaction; the first batch is refused (550, 550)
+ * and DATA answered "554 5.5.1 Error: no valid recipients". Expected: r1
+ * and r2 PERMFAIL with their 550, then a second transaction for r3 and
+ * r4 (after RSET: the MAIL of the first is still open). Got: r3 and r4,
+ * never tried, PERMFAIL "... at DATA: 554 5.5.1 Error: no valid
+ * recipients", and QUIT.
+ */
+static void test_batch_refused_then_next(void **state)
+{
+	struct smtp_params p = params(five_rcpts, 4);
+	struct smtp_session *s;
+
+	(void)state;
+	p.max_rcpt_per_txn = 2;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	expect_write(s, MAIL RCPT(1) RCPT(2) DATA);
+	reply(s, "250 ok");
+	reply(s, "550 5.1.1 unknown");
+	reply(s, "550 5.1.1 unknown");
+	reply(s, "554 5.5.1 Error: no valid recipients");
+	assert_false(smtp_finished(s));
+	check_rcpt(s, 0, ST_PERMFAIL, PEER " at RCPT: 550 5.1.1 unknown");
+	check_rcpt(s, 1, ST_PERMFAIL, PEER " at RCPT: 550 5.1.1 unknown");
+	expect_write(s, "RSET\r\n" MAIL RCPT(3) RCPT(4) DATA);
+	smtp_free(s);
+}
+
+/*
+ * Regression (found by this test, fixed): without
+ * pipelining, 2 recipients, 1 per transaction; the first RCPT gets 550.
+ * The server's transaction is still open (MAIL was accepted), so a new
+ * MAIL is out of order (RFC 5321 4.1.4: 503, Postfix "503 5.5.1 Error:
+ * nested MAIL command"). Expected: "RSET\r\n" (and its 250) before the
+ * next MAIL. Got: "MAIL FROM:<alice@example.org>\r\n" at once.
+ */
+static void test_no_rset_before_next_mail(void **state)
+{
+	struct smtp_params p = params(five_rcpts, 2);
+	struct smtp_session *s;
+
+	(void)state;
+	p.max_rcpt_per_txn = 1;
+	s = smtp_new(&p);
+	hello(s, "250 mx");
+	expect_write(s, MAIL);
+	reply(s, "250 ok");
+	expect_write(s, RCPT(1));
+	reply(s, "550 5.1.1 unknown");
+	expect_write(s, "RSET\r\n");
+	reply(s, "250 2.0.0 Ok");
+	expect_write(s, MAIL);
+	smtp_free(s);
+}
+
+/* Pipelined: the first batch is refused and the server answers DATA
+ * with 354 anyway; the lone "." ends that transaction, and the next
+ * batch follows. */
+static void test_batch_refused_354_then_next(void **state)
+{
+	struct smtp_params p = params(five_rcpts, 4);
+	struct smtp_session *s;
+
+	(void)state;
+	p.max_rcpt_per_txn = 2;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	expect_write(s, MAIL RCPT(1) RCPT(2) DATA);
+	reply(s, "250 ok");
+	reply(s, "550 5.1.1 unknown");
+	reply(s, "550 5.1.1 unknown");
+	reply(s, "354 go ahead");
+	expect_write(s, ".\r\n");
+	reply(s, "554 5.5.1 no valid recipients");
+	pipelined_txn(s, MAIL RCPT(3) RCPT(4) DATA, 2, "250 queued as B");
+	finish(s);
+	check_rcpt(s, 0, ST_PERMFAIL, PEER " at RCPT: 550 5.1.1 unknown");
+	check_rcpt(s, 1, ST_PERMFAIL, PEER " at RCPT: 550 5.1.1 unknown");
+	check_rcpt(s, 2, ST_OK, "250 queued as B");
+	check_rcpt(s, 3, ST_OK, "250 queued as B");
+	smtp_free(s);
+}
+
+/* A 550 is final: the next transaction (for a 452) does not retry it. */
+static void test_550_not_retried(void **state)
+{
+	struct smtp_params p = params(three_rcpts, 3);
+	struct smtp_session *s;
+
+	(void)state;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	expect_write(s, MAIL "RCPT TO:<a@example.net>\r\n"
+		     "RCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\n"
+		     DATA);
+	reply(s, "250 ok");
+	reply(s, "550 5.1.1 <a@example.net>: unknown");
+	reply(s, TOO_MANY);
+	reply(s, "250 ok");
+	body_and_dot(s, "250 queued as A");
+	check_rcpt(s, 0, ST_PERMFAIL,
+		   PEER " at RCPT: 550 5.1.1 <a@example.net>: unknown");
+	pipelined_txn(s, MAIL "RCPT TO:<b@example.net>\r\n" DATA, 1,
+		      "250 queued as B");
+	finish(s);
+	check_rcpt(s, 0, ST_PERMFAIL,
+		   PEER " at RCPT: 550 5.1.1 <a@example.net>: unknown");
+	check_rcpt(s, 1, ST_OK, "250 queued as B");
+	check_rcpt(s, 2, ST_OK, "250 queued as A");
+	smtp_free(s);
+}
+
+/* A 452 again in the second transaction after progress: a third one. A
+ * transaction that settles nobody ends the deferred ones. */
+static void test_452_repeated(void **state)
+{
+	struct smtp_params p = params(five_rcpts, 3);
+	struct smtp_session *s;
+
+	(void)state;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	expect_write(s, MAIL RCPT(1) RCPT(2) RCPT(3) DATA);
+	reply(s, "250 ok");
+	reply(s, "250 ok");
+	reply(s, TOO_MANY);
+	reply(s, TOO_MANY);
+	body_and_dot(s, "250 queued as A");
+	expect_write(s, MAIL RCPT(2) RCPT(3) DATA);
+	reply(s, "250 ok");
+	reply(s, "250 ok");
+	reply(s, "452 4.5.3 still too many");
+	body_and_dot(s, "250 queued as B");
+	expect_write(s, MAIL RCPT(3) DATA);
+	reply(s, "250 ok");
+	reply(s, "452 4.5.3 no more today");
+	reply(s, "354 go ahead");
+	expect_write(s, ".\r\n");
+	reply(s, "554 5.5.1 no valid recipients");
+	finish(s);
+	check_rcpt(s, 0, ST_OK, "250 queued as A");
+	check_rcpt(s, 1, ST_OK, "250 queued as B");
+	check_rcpt(s, 2, ST_TEMPFAIL, PEER " at RCPT: 452 4.5.3 no more today");
+	smtp_free(s);
+}
+
+/* MAIL refused in the second transaction: the rest of the recipients
+ * fail with that reply; the first transaction's stay delivered. */
+static void test_mail_refused_second_txn(void **state)
+{
+	struct smtp_params p = params(five_rcpts, 4);
+	struct smtp_session *s;
+
+	(void)state;
+	p.max_rcpt_per_txn = 2;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	pipelined_txn(s, MAIL RCPT(1) RCPT(2) DATA, 2, "250 queued as A");
+	expect_write(s, MAIL RCPT(3) RCPT(4) DATA);
+	reply(s, "451 4.3.2 System not accepting network messages");
+	reply(s, "503 5.5.1 need MAIL");
+	reply(s, "503 5.5.1 need MAIL");
+	reply(s, "503 5.5.1 need MAIL");
+	assert_true(smtp_finished(s));
+	finish(s);
+	check_rcpt(s, 0, ST_OK, "250 queued as A");
+	check_rcpt(s, 1, ST_OK, "250 queued as A");
+	check_rcpt(s, 2, ST_TEMPFAIL, PEER " at MAIL: 451 4.3.2 System not "
+		   "accepting network messages");
+	check_rcpt(s, 3, ST_TEMPFAIL, PEER " at MAIL: 451 4.3.2 System not "
+		   "accepting network messages");
+	smtp_free(s);
+
+	/* Without pipelining, and a permanent refusal that also ends the
+	 * recipients never named in a RCPT. */
+	p = params(five_rcpts, 5);
+	p.max_rcpt_per_txn = 2;
+	s = smtp_new(&p);
+	hello(s, "250 mx");
+	{
+		static const char *const b1[] = { RCPT(1), RCPT(2), NULL };
+
+		plain_txn(s, b1, "250 queued as A");
+	}
+	expect_write(s, MAIL);
+	reply(s, "550 5.7.1 sender rate limited");
+	finish(s);
+	check_rcpt(s, 1, ST_OK, "250 queued as A");
+	check_rcpt(s, 2, ST_PERMFAIL, PEER " at MAIL: 550 5.7.1 sender rate limited");
+	check_rcpt(s, 4, ST_PERMFAIL, PEER " at MAIL: 550 5.7.1 sender rate limited");
+	smtp_free(s);
+}
+
+/* A 421 to the second MAIL: close at once, no QUIT. */
+static void test_421_second_txn(void **state)
+{
+	struct smtp_params p = params(five_rcpts, 3);
+	struct smtp_session *s;
+
+	(void)state;
+	p.max_rcpt_per_txn = 2;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	pipelined_txn(s, MAIL RCPT(1) RCPT(2) DATA, 2, "250 queued as A");
+	expect_write(s, MAIL RCPT(3) DATA);
+	reply(s, "421 4.4.2 closing");
+	want(s, SMTP_WANT_CLOSE);
+	check_rcpt(s, 0, ST_OK, "250 queued as A");
+	check_rcpt(s, 2, ST_TEMPFAIL, PEER " at MAIL: 421 4.4.2 closing");
+	smtp_free(s);
+}
+
+/* ---- opportunistic TLS ------------------------------------------------------- */
+
+static void test_opportunistic_offered(void **state)
+{
+	struct smtp_params p = params(one_rcpt, 1);
+	struct smtp_session *s;
+
+	(void)state;
+	p.tls = TLS_OPPORTUNISTIC;
+	s = smtp_new(&p);
+	assert_false(smtp_tls_active(s));
+	hello(s, "250-mx\n250-PIPELINING\n250 STARTTLS");
+	expect_write(s, "STARTTLS\r\n");
+	reply(s, "220 2.0.0 Ready to start TLS");
+	want(s, SMTP_WANT_TLS);
+	smtp_on_tls(s, true, NULL);
+	assert_true(smtp_tls_active(s));
+	expect_write(s, EHLO);
+	reply(s, "250-mx\n250 PIPELINING");
+	pipelined_txn(s, MAIL "RCPT TO:<bob@example.net>\r\n" DATA, 1,
+		      "250 queued");
+	finish(s);
+	check_rcpt(s, 0, ST_OK, "250 queued");
+	assert_true(smtp_tls_active(s));
+	smtp_free(s);
+
+	/* A failed handshake: TEMPFAIL and close (the driver may retry the
+	 * address in plain text). */
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 STARTTLS");
+	expect_write(s, "STARTTLS\r\n");
+	reply(s, "220 go");
+	smtp_on_tls(s, false, "handshake failure");
+	want(s, SMTP_WANT_CLOSE);
+	check_rcpt(s, 0, ST_TEMPFAIL, PEER " at TLS: handshake failure");
+	smtp_free(s);
+}
+
+static void test_opportunistic_not_offered(void **state)
+{
+	struct smtp_params p = params(one_rcpt, 1);
+	struct smtp_session *s;
+
+	(void)state;
+	p.tls = TLS_OPPORTUNISTIC;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 PIPELINING");
+	pipelined_txn(s, MAIL "RCPT TO:<bob@example.net>\r\n" DATA, 1,
+		      "250 queued");
+	finish(s);
+	check_rcpt(s, 0, ST_OK, "250 queued");
+	assert_false(smtp_tls_active(s));
+	smtp_free(s);
+}
+
+/* A refused STARTTLS leaves a usable plain session; the plain EHLO's
+ * extensions still hold. A 421 still ends it. */
+static void test_opportunistic_refused(void **state)
+{
+	struct smtp_params p = params(one_rcpt, 1);
+	struct smtp_session *s;
+
+	(void)state;
+	p.tls = TLS_OPPORTUNISTIC;
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250-PIPELINING\n250 STARTTLS");
+	expect_write(s, "STARTTLS\r\n");
+	reply(s, "454 4.7.0 TLS not available due to local problem");
+	pipelined_txn(s, MAIL "RCPT TO:<bob@example.net>\r\n" DATA, 1,
+		      "250 queued");
+	finish(s);
+	check_rcpt(s, 0, ST_OK, "250 queued");
+	assert_false(smtp_tls_active(s));
+	smtp_free(s);
+
+	s = smtp_new(&p);
+	hello(s, "250-mx\n250 STARTTLS");
+	expect_write(s, "STARTTLS\r\n");
+	reply(s, "421 4.3.2 shutting down");
+	want(s, SMTP_WANT_CLOSE);
+	check_rcpt(s, 0, ST_TEMPFAIL, PEER " at STARTTLS: 421 4.3.2 shutting down");
+	smtp_free(s);
+}
+
 /* ---- validation ----------------------------------------------------------- */
 
 static void test_control_chars_refused(void **state)
@@ -1005,12 +1603,31 @@ int main(void)
 		cmocka_unit_test(test_final_dot_failures),
 		cmocka_unit_test(test_io_error),
 		cmocka_unit_test(test_greeting_failures),
+		cmocka_unit_test(test_batch_pipelined),
+		cmocka_unit_test(test_batch_no_pipelining),
+		cmocka_unit_test(test_452_defers_pipelined),
+		cmocka_unit_test(test_452_defers_no_pipelining),
+		cmocka_unit_test(test_452_with_limit),
+		cmocka_unit_test(test_all_452_no_pipelining),
+		cmocka_unit_test(test_all_452_pipelined_354),
+		cmocka_unit_test(test_batch_refused_354_then_next),
+		cmocka_unit_test(test_550_not_retried),
+		cmocka_unit_test(test_452_repeated),
+		cmocka_unit_test(test_mail_refused_second_txn),
+		cmocka_unit_test(test_421_second_txn),
+		cmocka_unit_test(test_opportunistic_offered),
+		cmocka_unit_test(test_opportunistic_not_offered),
+		cmocka_unit_test(test_opportunistic_refused),
 		cmocka_unit_test(test_control_chars_refused),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_stage_names),
 		cmocka_unit_test(test_dot_stuff),
 		cmocka_unit_test(test_ext_parse),
 		cmocka_unit_test(test_ext_size),
+		cmocka_unit_test(test_all_452_pipelined_data_refused),
+		cmocka_unit_test(test_452_single_rcpt_pipelined),
+		cmocka_unit_test(test_batch_refused_then_next),
+		cmocka_unit_test(test_no_rset_before_next_mail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
