@@ -18,9 +18,12 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "deliver.h"
 #include "dns.h"
+#include "expand.h"
+#include "local.h"
 #include "log.h"
 #include "loop.h"
 #include "route.h"
@@ -58,6 +61,7 @@ static void set_outcome(struct delivery *d, size_t i, enum status st,
 			const char *reply, const char *relay);
 static struct dest *dest_for(struct engine *e, const struct next_hop *hop);
 static void route_all(struct engine *e);
+static void deliver_local(struct engine *e, size_t i);
 static void on_resolved(void *ctx, struct dns_result *res);
 static void merge_shared_hosts(struct engine *e);
 static void settle_all(struct dest *t, enum status st, const char *text);
@@ -182,6 +186,10 @@ static void route_all(struct engine *e)
 			set_outcome(e->d, i, ST_TEMPFAIL, hop.reason, NULL);
 			continue;
 		}
+		if (hop.kind == HOP_LOCAL) {
+			deliver_local(e, i);
+			continue;
+		}
 		t = dest_for(e, &hop);
 		t->rcpt[t->nrcpt++] = i;
 	}
@@ -200,6 +208,36 @@ static void route_all(struct engine *e)
 		else
 			dns_lookup_mx(e->dns, t->name, on_resolved, t);
 	}
+}
+
+/* A local mailbox, at once: a file append, no network wait. */
+static void deliver_local(struct engine *e, size_t i)
+{
+	const struct config *cfg = e->d->cfg;
+	const struct message *msg = e->d->msg;
+	struct local_target lt = { 0 };
+	char *user = NULL;
+	char *where;
+	struct err err;
+	enum status st;
+
+	(void)expand_is_local(cfg, msg->rcpts.items[i].mailbox, &user);
+	lt.user = user;
+	lt.how = cfg->local_delivery;
+	lt.mail_spool = cfg->mail_spool;
+	/* arrival_ms is monotonic: the From_ line wants calendar time. */
+	st = local_deliver(&lt, msg->spool_fd, msg->size, msg->sender,
+			   (long long)time(NULL) -
+				   (now_ms() - e->d->arrival_ms) / 1000,
+			   &err);
+	where = cfg->local_delivery == LOCAL_MAILDIR
+			? xasprintf("local:~%s/Maildir", user)
+			: xasprintf("local:%s/%s", cfg->mail_spool, user);
+	set_outcome(e->d, i, st, st == ST_OK ? "delivered to mailbox" : err.msg,
+		    where);
+	log_attempt(e, i);
+	free(where);
+	free(user);
 }
 
 static void on_resolved(void *ctx, struct dns_result *res)

@@ -17,7 +17,8 @@
 #include "enqueue.h"
 #include "util.h"
 
-static enum status copy_spool(int from, int to, off_t size, struct err *err);
+static enum status copy_spool(int from, int to, off_t size, const char *to_path,
+			      struct err *err);
 
 void enqueue_dsn_from_cli(const struct invocation *inv, struct qctl *c)
 {
@@ -47,7 +48,9 @@ void enqueue_dsn_from_cli(const struct invocation *inv, struct qctl *c)
 	}
 }
 
-static enum status copy_spool(int from, int to, off_t size, struct err *err)
+/* to_path names the queue file in errors: a full disk must say which. */
+static enum status copy_spool(int from, int to, off_t size, const char *to_path,
+			      struct err *err)
 {
 	static char chunk[64 * 1024];
 	off_t in = 0, out = 0;
@@ -64,8 +67,8 @@ static enum status copy_spool(int from, int to, off_t size, struct err *err)
 			continue;
 		if (errno != EXDEV && errno != ENOSYS && errno != EINVAL &&
 		    errno != EOPNOTSUPP) {
-			err_set(err, "cannot write the queue file: %s",
-				strerror(errno));
+			err_set(err, "cannot write the queue file %s: %s",
+				to_path, strerror(errno));
 			return ST_TEMPFAIL;
 		}
 		/* Not supported here: plain reads and writes. */
@@ -89,7 +92,8 @@ static enum status copy_spool(int from, int to, off_t size, struct err *err)
 					continue;
 				if (w < 0) {
 					err_set(err, "cannot write the queue "
-						"file: %s", strerror(errno));
+						"file %s: %s", to_path,
+						strerror(errno));
 					return ST_TEMPFAIL;
 				}
 				done += w;
@@ -100,9 +104,9 @@ static enum status copy_spool(int from, int to, off_t size, struct err *err)
 		break;
 	}
 	if (in != size) {
-		err_set(err, "cannot copy the message into the queue: short "
-			"copy (%lld of %lld bytes)", (long long)in,
-			(long long)size);
+		err_set(err, "cannot copy the message into the queue file "
+			"%s: short copy (%lld of %lld bytes)", to_path,
+			(long long)in, (long long)size);
 		return ST_TEMPFAIL;
 	}
 	return ST_OK;
@@ -116,9 +120,11 @@ enum status enqueue_message(const struct config *cfg, struct queue *q,
 {
 	struct qctl c;
 	long long now = (long long)time(NULL);
+	char *path = xasprintf("%s/%s.d", queue_path(q), id);
 	enum status st;
 
-	st = copy_spool(msg->spool_fd, data_fd, msg->size, err);
+	st = copy_spool(msg->spool_fd, data_fd, msg->size, path, err);
+	free(path);
 	if (st != ST_OK)
 		return st;
 	qctl_init(&c);

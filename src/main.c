@@ -22,6 +22,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "enqueue.h"
+#include "expand.h"
 #include "intake.h"
 #include "log.h"
 #include "mailq.h"
@@ -47,6 +48,9 @@ static void deliver_taken(const struct run *run, struct message *msg,
 			  const char *qid, long long arrival,
 			  struct delivery *d);
 static int open_queue(const struct run *run, struct queue **q);
+static enum status expand_message(const struct run *run, struct message *msg,
+				  const char *qid, size_t *nrefused,
+				  struct err *err);
 static char delivery_mode(const struct run *run);
 static enum status keep_deferred(const struct run *run, struct queue *q,
 				 const char *qid, int data_fd,
@@ -55,6 +59,7 @@ static enum status keep_deferred(const struct run *run, struct queue *q,
 static void background_delivery(const struct run *run, struct queue *q,
 				const char *qid, int data_fd);
 static int mode_print_queue(const struct run *run);
+static int mode_newaliases(const struct run *run);
 static int mode_queue_run(const struct run *run);
 static size_t report_failures(const struct delivery *d, const char *qid,
 			      struct buf *b);
@@ -62,6 +67,7 @@ static int exit_code(enum status st);
 static int mode_deliver(const struct run *run);
 static int mode_verify(const struct run *run);
 static const char *verify_sender(const struct run *run);
+static void print_refusals_as_verdicts(const struct buf *refusals);
 static int mode_smtp(const struct run *run);
 static enum status smtp_message(void *ctx, struct message *msg,
 				struct err *err);
@@ -128,9 +134,7 @@ int main(int argc, char **argv)
 		rc = mode_queue_run(&run);
 		break;
 	case MODE_NEWALIASES:
-		fprintf(stderr, "sendmx: aliases are not supported yet: "
-				"nothing to do\n");
-		rc = EX_OK;
+		rc = mode_newaliases(&run);
 		break;
 	case MODE_VERSION:
 		rc = EX_OK;
@@ -244,6 +248,7 @@ static int mode_deliver(const struct run *run)
 	struct queue *q = NULL;
 	struct err err;
 	struct buf failures;
+	size_t refusals = 0;
 	char qid[QUEUE_ID_LEN + 1];
 	char *sender = NULL;
 	long long arrival = now_ms();
@@ -295,6 +300,14 @@ static int mode_deliver(const struct run *run)
 		goto out;
 	}
 
+	st = expand_message(run, &msg, qid, &refusals, &err);
+	if (st != ST_OK) {
+		fprintf(stderr, "sendmx: message not taken: %s\n", err.msg);
+		log_error(qid, "refused: %s", err.msg);
+		rc = st == ST_PERMFAIL ? EX_UNAVAILABLE : EX_TEMPFAIL;
+		goto out;
+	}
+
 	if (delivery_mode(run) != 'i') {
 		/* -odb / -odq: durable first; -odb then delivers in a
 		 * detached child while the caller goes on. */
@@ -316,7 +329,7 @@ static int mode_deliver(const struct run *run)
 			fprintf(stderr, "sendmx: queued as %s\n", qid);
 		if (delivery_mode(run) == 'b')
 			background_delivery(run, q, qid, data_fd);
-		rc = EX_OK;
+		rc = refusals ? EX_UNAVAILABLE : EX_OK;
 		goto out;
 	}
 
@@ -343,7 +356,7 @@ static int mode_deliver(const struct run *run)
 		fputs(failures.data, stderr);
 	/* Deferred recipients are safe in the queue: only refusals make
 	 * the exit non-zero (-odi reports them instead of a bounce). */
-	rc = EX_OK;
+	rc = refusals ? EX_UNAVAILABLE : EX_OK;
 	for (size_t i = 0; i < msg.rcpts.n; i++)
 		if (d.outcomes[i].status == ST_PERMFAIL)
 			rc = EX_UNAVAILABLE;
@@ -362,6 +375,41 @@ out:
 	message_free(&msg);
 	address_list_free(&cmdline);
 	return rc;
+}
+
+/* Aliases and local names (expand.c): msg's recipients become the final
+ * ones. A recipient that cannot be expanded is reported on stderr (the
+ * caller learns it at once, as of a refusal) and left out; with none
+ * left, ST_PERMFAIL. */
+static enum status expand_message(const struct run *run, struct message *msg,
+				  const char *qid, size_t *nrefused,
+				  struct err *err)
+{
+	struct address_list out;
+	struct buf refusals;
+	enum status st;
+
+	address_list_init(&out);
+	buf_init(&refusals);
+	st = expand_recipients(run->cfg, &msg->rcpts, &out, &refusals,
+			       nrefused, err);
+	if (st == ST_OK) {
+		if (refusals.len) {
+			fputs(refusals.data, stderr);
+			log_warn(qid, "%.*s", (int)refusals.len - 1,
+				 refusals.data);
+		}
+		address_list_free(&msg->rcpts);
+		msg->rcpts = out;
+		address_list_init(&out);
+		if (msg->rcpts.n == 0) {
+			err_set(err, "no recipient left after alias expansion");
+			st = ST_PERMFAIL;
+		}
+	}
+	address_list_free(&out);
+	buf_free(&refusals);
+	return st;
 }
 
 /* Opens queue_dir; EX_OK, or the exit code after saying why. */
@@ -446,6 +494,21 @@ static void background_delivery(const struct run *run, struct queue *q,
 			close(null);
 	}
 	qrun_message(run->cfg, q, qid, dup(data_fd), NULL, NULL);
+}
+
+/* -bi, newaliases: sendmx reads the text file on every run, so there is
+ * nothing to build; it checks the file and says what is wrong. */
+static int mode_newaliases(const struct run *run)
+{
+	size_t errors = expand_check_aliases(run->cfg, stderr);
+
+	if (errors == 0) {
+		printf("%s: no errors\n", run->cfg->aliases);
+		return EX_OK;
+	}
+	fprintf(stderr, "sendmx: %s: %zu error%s\n", run->cfg->aliases,
+		errors, errors == 1 ? "" : "s");
+	return EX_DATAERR;
 }
 
 /* -bp, mailq. */
@@ -603,6 +666,25 @@ static int mode_verify(const struct run *run)
 			rc = EX_DATAERR;
 		}
 	}
+	{
+		struct address_list expanded;
+		struct buf refusals;
+		size_t nrefused = 0;
+
+		address_list_init(&expanded);
+		buf_init(&refusals);
+		if (expand_recipients(run->cfg, &qualified, &expanded,
+				      &refusals, &nrefused, &err) != ST_OK) {
+			printf("aliases: %s\n", err.msg);
+			rc = EX_TEMPFAIL;
+		}
+		print_refusals_as_verdicts(&refusals);
+		if (nrefused && rc == EX_OK)
+			rc = EX_UNAVAILABLE;
+		address_list_free(&qualified);
+		qualified = expanded;
+		buf_free(&refusals);
+	}
 	err.msg[0] = '\0';
 	st = verify_recipients(run->cfg, verify_sender(run), &qualified,
 			       stdout, &err);
@@ -614,6 +696,25 @@ out:
 	address_list_free(&qualified);
 	address_list_free(&rcpts);
 	return rc;
+}
+
+/* expand.c's "sendmx: <rcpt>: refused: <why>" lines in -bv's form,
+ * "<rcpt>: undeliverable: <why>". */
+static void print_refusals_as_verdicts(const struct buf *refusals)
+{
+	const char *l = refusals->data;
+
+	while (l && *l) {
+		const char *nl = strchr(l, '\n');
+		const char *mark = strstr(l, ": refused: ");
+		int len = (int)(nl ? nl - l : (long)strlen(l));
+
+		if (strncmp(l, "sendmx: ", 8) == 0 && mark && mark < l + len)
+			printf("%.*s: undeliverable: %.*s\n",
+			       (int)(mark - l - 8), l + 8,
+			       (int)(l + len - mark - 11), mark + 11);
+		l = nl ? nl + 1 : NULL;
+	}
 }
 
 /* The envelope sender -bv routes with (sender_route): -f, else the
@@ -654,6 +755,11 @@ static enum status smtp_message(void *ctx, struct message *msg,
 		return ST_TEMPFAIL;
 	}
 	buf_init(&failures);
+	st = expand_message(c->run, msg, qid, &nsent, err);
+	if (st != ST_OK) {
+		log_error(qid, "refused: %s", err->msg);
+		goto out;
+	}
 	d.deadline = now_ms() + c->run->cfg->submit_timeout * 1000LL;
 	deliver_taken(c->run, msg, qid, now_ms(), &d);
 	st = deliver_fold(&d);

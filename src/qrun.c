@@ -37,6 +37,7 @@ static void send_dsn(const struct config *cfg, struct queue *q,
 		     struct qctl *c, int data_fd, bool delay, char *dsn_id,
 		     struct qrun_stats *stats);
 static bool wants_dsn(const struct qctl *c, unsigned kind);
+static const char *server_reply(const struct qrcpt *r, char **mta);
 
 long long qrun_backoff(const struct config *cfg, int attempts)
 {
@@ -108,14 +109,21 @@ enum status qrun_once(const struct config *cfg, struct queue *q,
 		if (queue_read(q, ids[k], &c, &e) != ST_OK) {
 			qctl_free(&c);
 			/* Corrupt: queue_load moves it aside under the lock. */
-			if (queue_lock(q, ids[k], &fd, &e) == ST_OK) {
+			st = queue_lock(q, ids[k], &fd, &e);
+			if (st == ST_OK) {
 				if (queue_load(q, ids[k], &c, &e) == ST_OK)
 					qrun_message(cfg, q, ids[k], fd,
 						     o->transcript, stats);
 				else
 					close(fd);
-				qctl_free(&c);
+			} else if (st == ST_PERMFAIL) {
+				/* No data file to lock. It is created before
+				 * the control file and removed after it, so
+				 * a control file still there without one is
+				 * corrupt, not being worked on: move it. */
+				(void)queue_load(q, ids[k], &c, &e);
 			}
+			qctl_free(&c);
 			continue;
 		}
 		pick = selected(&c, o, now);
@@ -231,7 +239,7 @@ static void expire(const struct config *cfg, struct qctl *c, long long now)
 		return;
 	for (size_t i = 0; i < c->nrcpts; i++) {
 		struct qrcpt *r = &c->rcpts[i];
-		char *why;
+		char *why, *relay;
 
 		if (r->state != QRCPT_PENDING)
 			continue;
@@ -239,7 +247,11 @@ static void expire(const struct config *cfg, struct qctl *c, long long now)
 				"(queue_lifetime); last error: %s",
 				r->attempts, now - c->arrival,
 				r->last_error ? r->last_error : "none");
-		qrcpt_set_result(r, why, r->relay);
+		/* A copy: qrcpt_set_result frees r->relay before it copies
+		 * the new one. */
+		relay = r->relay ? xstrdup(r->relay) : NULL;
+		qrcpt_set_result(r, why, relay);
+		free(relay);
 		free(why);
 		r->state = QRCPT_FAILED;
 		log_info(c->id, "to=<%s>, status=expired (%s)", r->addr,
@@ -268,6 +280,35 @@ static bool wants_dsn(const struct qctl *c, unsigned kind)
 }
 
 /*
+ * A server's refusal is recorded as "host[ip]:port at RCPT: 550 5.1.1
+ * ...". The DSN wants the reply alone, so that its enhanced code becomes
+ * the Status and the Diagnostic-Code is typed smtp (RFC 3464 2.3.4,
+ * 2.3.6), and the host as Remote-MTA (2.3.5). Returns the reply and sets
+ * *mta (allocated); for our own errors (connect failures, expiry) the
+ * whole text and *mta NULL.
+ */
+static const char *server_reply(const struct qrcpt *r, char **mta)
+{
+	const char *e = r->last_error, *p;
+	size_t n;
+
+	*mta = NULL;
+	if (e == NULL || r->relay == NULL)
+		return e;
+	n = strlen(r->relay);
+	if (strncmp(e, r->relay, n) != 0 || strncmp(e + n, " at ", 4) != 0 ||
+	    (p = strstr(e + n + 4, ": ")) == NULL)
+		return e;
+	p += 2;
+	if (!((p[0] == '4' || p[0] == '5') && p[1] >= '0' && p[1] <= '9' &&
+	      p[2] >= '0' && p[2] <= '9' &&
+	      (p[3] == ' ' || p[3] == '-' || p[3] == '\0')))
+		return e;
+	*mta = xstrndup(r->relay, strcspn(r->relay, "["));
+	return p;
+}
+
+/*
  * Queues one DSN for the recipients that failed for good and have had
  * none yet, then marks them BOUNCED. A bounce never bounces: for a
  * null-sender message the failure is logged and dropped (or reported
@@ -279,6 +320,7 @@ static void send_dsn(const struct config *cfg, struct queue *q,
 		     struct qrun_stats *stats)
 {
 	struct bounce_rcpt *br = xcalloc(c->nrcpts ? c->nrcpts : 1, sizeof *br);
+	char **mtas = xcalloc(c->nrcpts ? c->nrcpts : 1, sizeof *mtas);
 	struct bounce_info bi = { 0 };
 	const char *to = c->sender;
 	struct qctl dc;
@@ -295,8 +337,8 @@ static void send_dsn(const struct config *cfg, struct queue *q,
 			continue;
 		br[n].addr = r->addr;
 		br[n].failed = true;
-		br[n].diagnostic = r->last_error;
-		br[n].remote_mta = NULL;
+		br[n].diagnostic = server_reply(r, &mtas[n]);
+		br[n].remote_mta = mtas[n];
 		br[n].last_attempt = r->last_try;
 		n++;
 		r->state = QRCPT_BOUNCED;
@@ -359,5 +401,8 @@ fail:
 		close(fd);
 	qctl_free(&dc);
 out:
+	for (size_t k = 0; k < n; k++)
+		free(mtas[k]);
+	free(mtas);
 	free(br);
 }

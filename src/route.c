@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "expand.h"
 #include "route.h"
 #include "util.h"
 
@@ -69,6 +70,11 @@ struct next_hop route_recipient(const struct config *cfg, const char *sender,
 	const struct relay_config *r;
 	size_t len;
 
+	if (cfg->local_delivery != LOCAL_NONE && cfg->hostname != NULL &&
+	    expand_is_local(cfg, rcpt, NULL)) {
+		hop.kind = HOP_LOCAL;
+		return hop;
+	}
 	len = at ? strlen(at + 1) : 0;
 	r = len ? match_route(cfg, at + 1, len) : NULL;
 	if (r == NULL)

@@ -2,10 +2,12 @@
  * route.h - a pure function: (envelope sender, recipient) -> next hop.
  * No I/O, no allocation.
  *
- * Precedence, as Postfix's transport map over its sender-dependent
- * relays over relayhost: a route "domain" section for the recipient's
- * domain; then a sender_route for the envelope sender; then the relay
- * section; then the domain's MX hosts.
+ * Local recipients (hostname or local_domains, unless local_delivery is
+ * none) go to their mailbox. Otherwise, precedence as Postfix's
+ * transport map over its sender-dependent relays over relayhost: a
+ * route "domain" section for the recipient's domain; then a
+ * sender_route for the envelope sender; then the relay section; then
+ * the domain's MX hosts.
  */
 #ifndef SENDMX_ROUTE_H
 #define SENDMX_ROUTE_H
@@ -17,6 +19,7 @@
 enum hop_kind {
 	HOP_RELAY,   /* a fixed host: the relay, a route or a sender_route */
 	HOP_MX,      /* the MX hosts of domain */
+	HOP_LOCAL,   /* a local mailbox: user (local part of rcpt) */
 	HOP_NONE     /* no way to deliver: reason says why */
 };
 

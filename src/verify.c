@@ -76,6 +76,19 @@ static enum status print_one(FILE *out, const struct lookup *l)
 	const struct config *cfg = l->cfg;
 	const struct relay_config *r = l->hop.relay;
 
+	if (l->hop.kind == HOP_LOCAL) {
+		const char *at = strrchr(l->rcpt, '@');
+		int n = at ? (int)(at - l->rcpt) : (int)strlen(l->rcpt);
+
+		if (cfg->local_delivery == LOCAL_MAILDIR)
+			fprintf(out, "%s: deliverable to the local maildir "
+				"~%.*s/Maildir\n", l->rcpt, n, l->rcpt);
+		else
+			fprintf(out, "%s: deliverable to the local mailbox "
+				"%s/%.*s\n", l->rcpt, cfg->mail_spool, n,
+				l->rcpt);
+		return ST_OK;
+	}
 	if (l->hop.kind == HOP_NONE) {
 		fprintf(out, "%s: undeliverable: %s\n", l->rcpt, l->hop.reason);
 		return ST_TEMPFAIL;

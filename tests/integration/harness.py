@@ -422,6 +422,9 @@ class Ctx:
         lines = ['hostname = "%s"' % HOSTNAME,
                  'log_file = "%s"' % self.log_path,
                  'queue_dir = "%s"' % self.queue_dir(),
+                 # A null client: mail for local names goes to the relay
+                 # too (tests of local delivery set it themselves).
+                 "local_delivery = none",
                  "syslog = false"]
         if extra:
             lines.append(extra.strip("\n"))

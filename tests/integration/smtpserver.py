@@ -33,9 +33,9 @@ numbered from 1 in accept order), ``event`` and ``time``:
   (size, reply), ``ehlo``, ``helo``, ``starttls``, ``auth``,
   ``auth-result``.
 
-Fault injection: --rcpt-reply ADDR=REPLY, --rcpt-limit N, --mail-reply,
---data-reply, --data-drop, --greeting (or --greeting-reply),
---greeting-delay, --delay-ms.
+Fault injection: --rcpt-reply ADDR=REPLY (with --rcpt-reply-times ADDR=N:
+only the first N times), --rcpt-limit N, --mail-reply, --data-reply,
+--data-drop, --greeting (or --greeting-reply), --greeting-delay, --delay-ms.
 """
 
 import argparse
@@ -83,6 +83,11 @@ def parse_args(argv):
                    metavar="ADDR=REPLY",
                    help="answer RCPT TO:<ADDR> with REPLY, e.g. "
                         "'bob@example.org=550 5.1.1 no such user'")
+    p.add_argument("--rcpt-reply-times", action="append", default=[],
+                   metavar="ADDR=N",
+                   help="give ADDR's --rcpt-reply only to its first N RCPTs "
+                        "(counted across connections), then accept it: "
+                        "'carol@example.org=2' fails twice, then succeeds")
     p.add_argument("--mail-reply", help="answer every MAIL FROM with this reply")
     p.add_argument("--data-reply",
                    help="answer the final dot with this reply (recorded only if 2xx)")
@@ -118,6 +123,15 @@ def parse_args(argv):
         if not sep or len(reply) < 3 or not reply[:3].isdigit():
             p.error("--rcpt-reply wants ADDR=CODE TEXT, got %r" % spec)
         a.rcpt_replies[addr.strip().lower()] = reply.strip()
+    a.rcpt_reply_counts = {}
+    for spec in a.rcpt_reply_times:
+        addr, sep, n = spec.partition("=")
+        addr = addr.strip().lower()
+        if not sep or not n.strip().isdigit():
+            p.error("--rcpt-reply-times wants ADDR=N, got %r" % spec)
+        if addr not in a.rcpt_replies:
+            p.error("--rcpt-reply-times %s: no --rcpt-reply for that address" % addr)
+        a.rcpt_reply_counts[addr] = int(n)
     for name in ("mail_reply", "data_reply", "greeting"):
         v = getattr(a, name)
         if v is not None and (len(v) < 3 or not v[:3].isdigit()):
@@ -236,6 +250,13 @@ class Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, options):
         reply = self.opts.rcpt_replies.get(address.lower())
+        counts = self.opts.rcpt_reply_counts
+        if reply is not None and address.lower() in counts:
+            # --rcpt-reply-times: the reply for the first N only.
+            if counts[address.lower()] > 0:
+                counts[address.lower()] -= 1
+            else:
+                reply = None
         limit = self.opts.rcpt_limit
         if limit is not None and len(envelope.rcpt_tos) >= limit:
             # RFC 5321 4.5.3.1.10: the client goes on in a new transaction.

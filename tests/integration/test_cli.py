@@ -106,9 +106,6 @@ def test_queue_modes_on_an_empty_queue(t):
     r = t.sendmx(["-qX"], b"", config=conf)
     t.expect_exit(r, 64)
     contains(r.err, "-qX: expected", "bad -q argument")
-    r = t.sendmx(["-bi"], b"", config=conf)
-    t.expect_exit(r, 0)
-    check(r.err.strip() != "", "-bi says it did nothing")
     nothing_arrived(srv)
 
 
@@ -122,7 +119,9 @@ def test_queue_dir_not_writable_refuses_before_reading(t):
 
 
 def test_mailq_and_newaliases_links(t):
-    srv, conf = setup(t)
+    srv = t.server()
+    aliases = t.write("aliases", "postmaster: root\n", mode=0o644)
+    conf = t.relay_config(srv, extra='aliases = "%s"' % aliases)
     bp = t.sendmx(["-bp"], b"", config=conf)
     t.expect_exit(bp, 0)
     mailq = t.sendmx([], b"", config=conf, argv0=t.link("mailq"))
