@@ -64,6 +64,9 @@ void address_list_init(struct address_list *l)
 	l->items = NULL;
 	l->n = 0;
 	l->cap = 0;
+	l->slots = NULL;
+	l->nslots = 0;
+	l->indexed = 0;
 }
 
 void address_list_free(struct address_list *l)
@@ -75,6 +78,7 @@ void address_list_free(struct address_list *l)
 		free(l->items[i].mailbox);
 	}
 	free(l->items);
+	free(l->slots);
 	address_list_init(l);
 }
 

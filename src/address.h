@@ -21,6 +21,11 @@ struct address {
 struct address_list {
 	struct address *items;
 	size_t n, cap;
+	/* Duplicate index for recipients_contains() (recipients.c): an
+	 * open-addressing table of item numbers + 1, covering items
+	 * [0, indexed). Owned by the list; NULL until first used. */
+	size_t *slots;
+	size_t nslots, indexed;
 };
 
 void address_list_init(struct address_list *l);

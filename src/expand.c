@@ -8,13 +8,14 @@
 
 #include "aliases.h"
 #include "expand.h"
+#include "recipients.h"
 
 static bool is_local_cb(void *ctx, const char *addr, char **localpart);
 static bool domain_is_local(const struct config *cfg, const char *domain);
 static enum status add_target(const struct config *cfg,
 			      const struct alias_target *t,
 			      struct address_list *out, struct err *err);
-static bool already(const struct address_list *l, const char *mailbox);
+static bool already(struct address_list *l, const char *mailbox);
 
 static bool domain_is_local(const struct config *cfg, const char *domain)
 {
@@ -44,12 +45,9 @@ static bool is_local_cb(void *ctx, const char *addr, char **localpart)
 	return expand_is_local(ctx, addr, localpart);
 }
 
-static bool already(const struct address_list *l, const char *mailbox)
+static bool already(struct address_list *l, const char *mailbox)
 {
-	for (size_t i = 0; i < l->n; i++)
-		if (ascii_strcasecmp(l->items[i].mailbox, mailbox) == 0)
-			return true;
-	return false;
+	return recipients_contains(l, mailbox);
 }
 
 /* One final target as an envelope recipient. */

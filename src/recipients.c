@@ -12,6 +12,9 @@
 #include "util.h"
 
 static bool same_mailbox(const char *a, const char *b);
+static size_t mailbox_hash(const char *m);
+static void index_insert(struct address_list *l, size_t item);
+static void index_update(struct address_list *l);
 
 /* RFC 5321 2.4: the local part is case-sensitive, the domain is not. */
 static bool same_mailbox(const char *a, const char *b)
@@ -32,7 +35,6 @@ enum status recipients_add(struct address_list *l, const char *display,
 			   const char *where, struct err *err)
 {
 	char *qualified;
-	size_t i;
 
 	if (has_control_chars(mailbox)) {
 		err_set(err, "control character in recipient address%s",
@@ -47,14 +49,68 @@ enum status recipients_add(struct address_list *l, const char *display,
 	/* Qualified before the comparison, or "root" and "root@domain"
 	 * would be delivered twice. */
 	qualified = address_qualify(mailbox, domain);
-	for (i = 0; i < l->n; i++) {
-		if (same_mailbox(l->items[i].mailbox, qualified))
-			goto out;
-	}
-	address_list_add(l, display, qualified);
-out:
+	if (!recipients_contains(l, qualified))
+		address_list_add(l, display, qualified);
 	free(qualified);
 	return ST_OK;
+}
+
+/* FNV-1a over the local part as it is and the domain in lower case,
+ * matching same_mailbox(). */
+static size_t mailbox_hash(const char *m)
+{
+	const char *d = address_domain(m);
+	size_t h = 2166136261u;
+
+	for (const char *p = m; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (d != NULL && p >= d && c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		h = (h ^ c) * 16777619u;
+	}
+	return h;
+}
+
+static void index_insert(struct address_list *l, size_t item)
+{
+	size_t k = mailbox_hash(l->items[item].mailbox) & (l->nslots - 1);
+
+	while (l->slots[k] != 0)
+		k = (k + 1) & (l->nslots - 1);
+	l->slots[k] = item + 1;
+}
+
+/* Covers every item, including those added with address_list_add
+ * since; grows to keep the table at most half full. */
+static void index_update(struct address_list *l)
+{
+	if (l->nslots < 2 * (l->n + 1)) {
+		size_t n = 64;
+
+		while (n < 4 * (l->n + 1))
+			n *= 2;
+		free(l->slots);
+		l->slots = xcalloc(n, sizeof *l->slots);
+		l->nslots = n;
+		l->indexed = 0;
+	}
+	for (; l->indexed < l->n; l->indexed++)
+		index_insert(l, l->indexed);
+}
+
+/* A list of 10,000 recipients (-t, alias expansion) must not cost
+ * 10,000^2 comparisons: a hash index, not a scan. */
+bool recipients_contains(struct address_list *l, const char *mailbox)
+{
+	size_t k;
+
+	index_update(l);
+	k = mailbox_hash(mailbox) & (l->nslots - 1);
+	for (; l->slots[k] != 0; k = (k + 1) & (l->nslots - 1))
+		if (same_mailbox(l->items[l->slots[k] - 1].mailbox, mailbox))
+			return true;
+	return false;
 }
 
 /* -t: RFC 5322 3.6.6 says resent fields describe the latest

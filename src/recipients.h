@@ -39,6 +39,10 @@ enum status recipients_add(struct address_list *l, const char *display,
  * not parse ("bad address in the To: header: ...") or the first mailbox
  * recipients_add refuses; the mailboxes before it stay appended.
  */
+/* Is mailbox (qualified) already in l? The local part compares exactly,
+ * the domain without regard to case (RFC 5321 2.4). Keeps an index in l. */
+bool recipients_contains(struct address_list *l, const char *mailbox);
+
 enum status recipients_extract(const struct header_block *h,
 			       struct address_list *l, const char *domain,
 			       struct err *err);

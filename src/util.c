@@ -198,11 +198,65 @@ bool has_control_chars(const char *s)
 	return false;
 }
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), and its
+ * code point in *cp; 0 when the bytes there are not valid UTF-8. */
+static size_t utf8_seq(const unsigned char *p, size_t n, unsigned long *cp)
+{
+	size_t len, k;
+	unsigned long v;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		v = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		v = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		v = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (k = 1; k < len; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		v = (v << 6) | (p[k] & 0x3f);
+	}
+	/* Overlong forms, surrogates and beyond U+10FFFF are not UTF-8. */
+	if ((len == 3 && v < 0x800) || (len == 4 && v < 0x10000) ||
+	    (v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff)
+		return 0;
+	*cp = v;
+	return len;
+}
+
+/* C0 controls and DEL, C1 controls (U+0080..U+009F, which a UTF-8
+ * terminal takes as CSI and friends) and bytes that are not UTF-8 (a
+ * raw 0x9b is CSI to a Latin-1 terminal) all become `with`; valid UTF-8
+ * text stays as it is. */
 void replace_controls(char *p, size_t n, char with)
 {
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			p[i] = with;
+	unsigned char *u = (unsigned char *)p;
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned long cp = 0;
+		size_t len = utf8_seq(u + i, n - i, &cp);
+
+		if (len == 0) {
+			u[i++] = (unsigned char)with;
+			continue;
+		}
+		if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
+			memset(u + i, with, len);
+		i += len;
+	}
 }
 
 long long now_ms(void)

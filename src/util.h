@@ -54,9 +54,10 @@ int ascii_strncasecmp(const char *a, const char *b, size_t n);
  * Used to validate anything that reaches an SMTP command or header. */
 bool has_control_chars(const char *s);
 
-/* Replaces each control octet (< 0x20, NUL included, or 0x7f) of the n
- * bytes at p with `with`: for text from elsewhere shown on a terminal,
- * in a log or in a reply, where a CR or an escape sequence does harm. */
+/* Makes text from elsewhere fit to show on a terminal, in a log or in a
+ * reply, in place: each control (C0 with NUL, DEL, and the C1 controls
+ * U+0080..U+009F) and each byte that is not part of valid UTF-8 becomes
+ * `with` (one per byte); UTF-8 text stays as it is. */
 void replace_controls(char *p, size_t n, char with);
 
 /* "90", "90s", "15m", "1h", "5d", "2w" -> seconds in *out (0 .. INT_MAX).

@@ -1157,6 +1157,37 @@ static void test_recipients_add(void **state)
 	address_list_free(&l);
 }
 
+/* The duplicate index: many recipients, some added behind its back
+ * with address_list_add, duplicates in another domain case. */
+static void test_recipients_many(void **state)
+{
+	struct address_list l;
+	struct err e;
+	char a[64];
+
+	(void)state;
+	address_list_init(&l);
+	address_list_add(&l, NULL, "early@example.org");
+	for (int i = 0; i < 5000; i++) {
+		snprintf(a, sizeof a, "user%d@Example.ORG", i);
+		assert_int_equal(recipients_add(&l, NULL, a, NULL, "", &e),
+				 ST_OK);
+		if (i == 2500)
+			address_list_add(&l, NULL, "late@example.org");
+	}
+	for (int i = 0; i < 5000; i += 7) {
+		snprintf(a, sizeof a, "user%d@example.org", i);
+		assert_int_equal(recipients_add(&l, NULL, a, NULL, "", &e),
+				 ST_OK);
+	}
+	assert_int_equal(l.n, 5002);
+	assert_true(recipients_contains(&l, "early@EXAMPLE.org"));
+	assert_true(recipients_contains(&l, "late@example.org"));
+	assert_false(recipients_contains(&l, "Late@example.org"));
+	assert_false(recipients_contains(&l, "user5000@example.org"));
+	address_list_free(&l);
+}
+
 /* A bare name is qualified before the duplicate check: "root" and
  * "root@h.example" must not both get an RCPT TO. */
 static void test_recipients_add_qualifies(void **state)
@@ -1385,6 +1416,7 @@ int main(void)
 		T(test_spool_wire_form),
 		T(test_spool_failures),
 		cmocka_unit_test(test_recipients_add),
+		cmocka_unit_test(test_recipients_many),
 		cmocka_unit_test(test_recipients_add_qualifies),
 		cmocka_unit_test(test_recipients_extract),
 		cmocka_unit_test(test_complete_date),

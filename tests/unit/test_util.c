@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <poll.h>
@@ -45,6 +46,16 @@ static void test_replace_controls(void **state)
 	char t[] = { 'x', '\0', '\n', 'y', '\n' };
 	replace_controls(t, 4, ' ');
 	assert_memory_equal(t, "x  y\n", 5);
+	/* UTF-8 text stays; C1 controls, encoded (C2 9B) or raw (9B, CSI
+	 * on a Latin-1 terminal), and bytes that are not UTF-8 go. */
+	char u[] = "M\xc3\xbcller \xe2\x82\xac \xc2\x9b" "2J \x9b" "2J \xff\xc3 "
+		   "\xf0\x9f\x98\x80";
+	replace_controls(u, strlen(u), '?');
+	assert_string_equal(u, "M\xc3\xbcller \xe2\x82\xac ??2J ?2J ?? \xf0\x9f\x98\x80");
+	/* overlong "/" (C0 AF) and a surrogate (ED A0 80) are not UTF-8 */
+	char o[] = "\xc0\xaf\xed\xa0\x80";
+	replace_controls(o, strlen(o), '?');
+	assert_string_equal(o, "?????");
 }
 
 static void test_has_control_chars(void **state)
