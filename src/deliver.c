@@ -391,7 +391,11 @@ static void start_session(struct dest *t, const struct dns_host *h,
 		p.smtp.auth_mechanisms = rl->auth_mechanisms;
 		p.smtp.allow_plaintext_auth = rl->allow_plaintext_auth;
 	}
-	p.smtp.sender = e->d->msg->sender;
+	/* A hop's sender_rewrite sets MAIL FROM for mail through it (the
+	 * relay's own also rewrote From at intake); bounces keep <>. */
+	p.smtp.sender = rl && rl->sender_rewrite && e->d->msg->sender[0]
+				? rl->sender_rewrite
+				: e->d->msg->sender;
 	p.smtp.rcpts = rcpts;
 	p.smtp.nrcpts = t->nrcpt;
 	p.smtp.size = e->d->msg->size;

@@ -170,3 +170,22 @@ size_t header_remove(struct header_block *h, const char *name)
 	}
 	return n;
 }
+
+void header_replace(struct header_block *h, size_t i, const char *value)
+{
+	struct header_field *f = &h->fields[i];
+	char *raw = value && *value ? xasprintf("%s: %s", f->name, value)
+				    : xasprintf("%s:", f->name);
+
+	h->bytes -= strlen(f->raw);
+	h->bytes += strlen(raw);
+	free(f->raw);
+	f->raw = raw;
+}
+
+void header_remove_after(struct header_block *h, const char *name, size_t i)
+{
+	for (long k = header_find(h, name, i + 1); k >= 0;
+	     k = header_find(h, name, (size_t)k + 1))
+		h->fields[k].removed = true;
+}

@@ -43,6 +43,12 @@ bool header_has(const struct header_block *h, const char *name);
  * replaced by the WSP, leading white space trimmed. Allocated. */
 char *header_value(const struct header_block *h, size_t i);
 
+/* Replaces field i's value (the name stays): "Name: value". */
+void header_replace(struct header_block *h, size_t i, const char *value);
+
+/* Marks removed every field with this name after index i. */
+void header_remove_after(struct header_block *h, const char *name, size_t i);
+
 /* Marks every field with this name removed; returns how many. */
 size_t header_remove(struct header_block *h, const char *name);
 

@@ -93,6 +93,7 @@ static void body_data(struct intake *in, const char *p, size_t n);
 static void body_eol(struct intake *in);
 static void finish_headers(struct intake *in);
 static bool envelope_sender(struct intake *in);
+static void rewrite_sender(struct intake *in);
 static void run(struct intake *in);
 static void intake_init(struct intake *in, FILE *fp,
 			const struct intake_opts *o, struct err *err);
@@ -330,6 +331,7 @@ static void finish_headers(struct intake *in)
 		fail(in, st, "%s", e.msg);
 		return;
 	}
+	rewrite_headers(in->o->rewrite, &in->hdr);
 	orig.sender = in->sender;
 	orig.login = in->o->login;
 	orig.full_name = in->o->full_name;
@@ -381,6 +383,18 @@ static bool envelope_sender(struct intake *in)
 	free(in->sender);
 	in->sender = qualified;
 	return true;
+}
+
+/* How the sender looks to the world (rewrite.h): after -f or the
+ * caller's name has been made an address. */
+static void rewrite_sender(struct intake *in)
+{
+	char *n = rewrite_envelope_sender(in->o->rewrite, in->sender);
+
+	if (n) {
+		free(in->sender);
+		in->sender = n;
+	}
 }
 
 /* Reads until the message ends. After a failure in SMTP mode the data
@@ -446,6 +460,7 @@ enum status intake_read(FILE *fp, const struct intake_opts *opts,
 	message_init(msg);
 	intake_init(&in, fp, opts, err);
 	if (envelope_sender(&in)) {
+		rewrite_sender(&in);
 		for (i = 0; cmdline != NULL && i < cmdline->n; i++) {
 			st = recipients_add(&in.rcpts,
 					    cmdline->items[i].display,

@@ -18,6 +18,7 @@
 
 #include "address.h"
 #include "line_reader.h"  /* enum dot_rule */
+#include "rewrite.h"
 #include "status.h"
 
 struct intake_opts {
@@ -31,6 +32,8 @@ struct intake_opts {
 	const char *spool_dir;     /* where the temporary spool file goes, e.g. "/tmp" */
 	long max_size;             /* refuse bigger messages; 0: unlimited */
 	long max_header_bytes;     /* bound on the header section; 0: default 1 MiB */
+	const struct rewrite *rewrite; /* sender_map, masquerade_domain,
+				    * sender_rewrite (rewrite.h); NULL: none */
 };
 
 struct message {

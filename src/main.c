@@ -37,6 +37,7 @@ struct run {
 	const struct invocation *inv;
 	const struct config *cfg;
 	const char *login;
+	const struct rewrite *rewrite;  /* NULL: senders stay as they are */
 };
 
 static int open_std_fds(void);
@@ -77,6 +78,7 @@ int main(int argc, char **argv)
 {
 	struct invocation inv;
 	struct config *cfg = NULL;
+	struct rewrite *rewrite = NULL;
 	struct run run = { 0 };
 	struct err err;
 	int rc = EX_SOFTWARE;
@@ -113,6 +115,15 @@ int main(int argc, char **argv)
 	run.cfg = cfg;
 	run.login = caller_login();
 	log_open(cfg->log_file, cfg->syslog, run.login);
+	if (rewrite_load(cfg, &rewrite, &err) != ST_OK) {
+		fprintf(stderr, "sendmx: sender_map: %s\n", err.msg);
+		log_error(NULL, "sender_map: %s", err.msg);
+		log_close();
+		config_free(cfg);
+		cli_free(&inv);
+		return EX_CONFIG;
+	}
+	run.rewrite = rewrite;
 	if (inv.verbose)
 		for (size_t i = 0; i < inv.nignored; i++)
 			fprintf(stderr, "sendmx: %s\n", inv.ignored[i]);
@@ -140,6 +151,7 @@ int main(int argc, char **argv)
 		rc = EX_OK;
 		break;
 	}
+	rewrite_free(rewrite);
 	log_close();
 	config_free(cfg);
 	cli_free(&inv);
@@ -236,6 +248,7 @@ static void intake_options(const struct run *run, struct intake_opts *o)
 	o->login = run->login;
 	o->spool_dir = run->cfg->temp_dir;
 	o->max_size = run->cfg->max_message_size;
+	o->rewrite = run->rewrite;
 }
 
 static int mode_deliver(const struct run *run)
@@ -809,6 +822,7 @@ static int mode_smtp(const struct run *run)
 	o.login = run->login;
 	o.spool_dir = run->cfg->temp_dir;
 	o.max_size = run->cfg->max_message_size;
+	o.rewrite = run->rewrite;
 	st = smtpd_run(stdin, stdout, &o, smtp_message, &ctx);
 	/* Each message already got its own reply; a client that leaves
 	 * without QUIT lost nothing it was told was taken. */

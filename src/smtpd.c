@@ -480,6 +480,7 @@ static enum cmd_result take_message(struct session *s)
 		.login = s->opts->login,
 		.spool_dir = s->opts->spool_dir,
 		.max_size = s->opts->max_size,
+		.rewrite = s->opts->rewrite,
 	};
 	enum cmd_result r = CMD_CONTINUE;
 	struct message msg;

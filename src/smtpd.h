@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "intake.h"
+#include "rewrite.h"
 #include "status.h"
 
 /* Called for each message taken in. Returns ST_OK when every recipient
@@ -22,6 +23,7 @@ struct smtpd_opts {
 	const char *login;        /* calling user */
 	const char *spool_dir;
 	long max_size;            /* SIZE advertised and enforced; 0: none */
+	const struct rewrite *rewrite; /* for intake (intake.h); NULL: none */
 };
 
 /* Runs until QUIT or EOF. A message refused before fn is called (intake

@@ -146,5 +146,56 @@ def test_bv_shows_alias_result(t):
     matches(r.out, r"^admin@test\.example\.org: deliverable to the local mailbox", "alias target")
 
 
+def test_masquerade_envelope_and_headers(t):
+    srv = t.server()
+    conf = t.relay_config(srv, extra='masquerade_domain = "example.com"')
+    msg = (b"From: Web Server <www-data@test.example.org>\nReply-To: webmaster\n"
+           b"Sender: Someone Else <other@example.net>\nTo: bob@example.org\n"
+           b"Subject: m\n\nx\n")
+    t.expect_exit(t.sendmx(["-f", "www-data", "bob@example.org"], msg, config=conf), 0)
+    m = srv.only_message()
+    eq(m.mail_from, "www-data@example.com", "envelope sender masqueraded")
+    eq(m.one_header("From"), '"Web Server" <www-data@example.com>', "From")
+    eq(m.one_header("Reply-To"), "webmaster@example.com", "bare Reply-To qualified and masqueraded")
+    eq(m.one_header("Sender"), "Someone Else <other@example.net>", "remote Sender unchanged")
+    # A generated From uses the masqueraded sender too.
+    t.expect_exit(t.sendmx(["-f", "cron", "bob@example.org"], b"Subject: g\n\nx\n",
+                           config=conf), 0)
+    g = srv.messages()[-1]
+    eq(g.mail_from, "cron@example.com", "envelope")
+    contains(g.one_header("From"), "cron@example.com", "generated From")
+
+
+def test_sender_rewrite_on_relay(t):
+    srv = t.server()
+    conf = t.relay_config(srv, relay_extra='sender_rewrite = "noreply@example.org"')
+    msg = b"From: Alice <alice@test.example.org>\nTo: bob@example.org\nSubject: s\n\nx\n"
+    t.expect_exit(t.sendmx(["-f", "alice", "bob@example.org"], msg, config=conf), 0)
+    m = srv.only_message()
+    eq(m.mail_from, "noreply@example.org", "envelope sender forced")
+    eq(m.one_header("From"), '"Alice" <noreply@example.org>', "From forced, name kept")
+    eq(m.one_header("Reply-To"), "Alice <alice@test.example.org>", "original From in Reply-To")
+    # A bounce keeps its null sender.
+    t.expect_exit(t.sendmx(["-f", "<>", "bob@example.org"], b"Subject: b\n\nx\n",
+                           config=conf), 0)
+    eq(srv.messages()[-1].mail_from, "<>", "null sender kept")
+
+
+def test_sender_map(t):
+    srv = t.server()
+    mp = t.write("generic", "# local name -> address\nwww-data  web@example.org\n", mode=0o644)
+    conf = t.relay_config(srv, extra='sender_map = "%s"' % mp)
+    t.expect_exit(t.sendmx(["-f", "www-data", "bob@example.org"], b"Subject: s\n\nx\n",
+                           config=conf), 0)
+    m = srv.only_message()
+    eq(m.mail_from, "web@example.org", "mapped envelope sender")
+    contains(m.one_header("From"), "web@example.org", "mapped From")
+    bad = t.write("badmap", "www-data\n", mode=0o644)
+    conf = t.relay_config(srv, extra='sender_map = "%s"' % bad)
+    r = t.sendmx(["bob@example.org"], b"Subject: s\n\nx\n", config=conf)
+    t.expect_exit(r, 78)
+    contains(r.err, "%s:1:" % bad, "map error with its line")
+
+
 if __name__ == "__main__":
     harness.main()
