@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ struct run {
 
 static int open_std_fds(void);
 static void no_core_dumps(void);
+static int drop_group_for_chosen_config(const struct invocation *inv);
 static const char *caller_login(void);
 static int parse_cmdline_rcpts(const struct invocation *inv,
 			       struct address_list *out);
@@ -96,6 +98,8 @@ int main(int argc, char **argv)
 	unsetenv("LOCALDOMAIN");
 	unsetenv("RES_OPTIONS");
 	no_core_dumps();
+	/* Queue files are 0660 for sendmx's group; nothing for others. */
+	umask(007);
 
 	if (cli_parse(argc, argv, &inv, &err) != ST_OK) {
 		fprintf(stderr, "sendmx: %s\n%s", err.msg, cli_usage());
@@ -105,6 +109,12 @@ int main(int argc, char **argv)
 		printf("sendmx %s\n", PACKAGE_VERSION);
 		cli_free(&inv);
 		return EX_OK;
+	}
+	if (drop_group_for_chosen_config(&inv) != 0) {
+		fprintf(stderr, "sendmx: cannot give up the setgid group: %s\n",
+			strerror(errno));
+		cli_free(&inv);
+		return EX_OSERR;
 	}
 	if (config_load(inv.config_path, &cfg, &err) != ST_OK) {
 		fprintf(stderr, "sendmx: %s\n", err.msg);
@@ -198,6 +208,23 @@ static void no_core_dumps(void)
 
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	(void)setrlimit(RLIMIT_CORE, &none);
+}
+
+/*
+ * Installed setgid (configure --with-group), sendmx's group reaches the
+ * queue and the relay secrets. A config file the caller chose (-C) could
+ * point password_file at those secrets and relay at the caller's own
+ * server: so, as sendmail does, a caller other than root who names a
+ * config runs without the group, for good (real, effective and saved
+ * group ids). Returns 0, or -1 with errno.
+ */
+static int drop_group_for_chosen_config(const struct invocation *inv)
+{
+	gid_t g = getgid();
+
+	if (getegid() == g || inv->config_path == NULL || getuid() == 0)
+		return 0;
+	return setresgid(g, g, g);
 }
 
 /* The caller's identity comes from the real uid, never the environment. */

@@ -117,7 +117,7 @@ static void make_id(char id[QUEUE_ID_LEN + 1])
 static enum status open_subdir(struct queue *q, const char *name, int *fd,
 			       struct err *err)
 {
-	if (mkdirat(q->dirfd, name, 0700) < 0 && errno != EEXIST) {
+	if (mkdirat(q->dirfd, name, 0770) < 0 && errno != EEXIST) {
 		int e = errno;
 
 		err_set(err, "queue directory %s: cannot create %s/: %s",
@@ -195,7 +195,7 @@ enum status queue_create(struct queue *q, char id[QUEUE_ID_LEN + 1],
 	for (int i = 0; fd < 0 && i < CREATE_TRIES; i++) {
 		make_id(id);
 		fd = openat(q->dirfd, qname(id, 'd').s, O_RDWR | O_CREAT |
-			    O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+			    O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0660);
 		e = errno;
 		if (fd < 0 && e != EEXIST && e != EINTR) {
 			err_set(err, "cannot create a queue file in %s: %s",
@@ -238,7 +238,7 @@ static enum status write_control(struct queue *q, const struct qctl *c,
 		goto out;
 	st = ST_TEMPFAIL;
 	fd = openat(q->tmpfd, n.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-		    O_NOFOLLOW, 0600);
+		    O_NOFOLLOW, 0660);
 	if (fd < 0) {
 		what = "create";
 		goto io;

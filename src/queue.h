@@ -10,7 +10,10 @@
  *             message queued: it is written last and removed first
  *   tmp/      control files being written (then renamed into place)
  *   corrupt/  control files that did not parse, with their data files
- * Files are mode 0600; tmp/ and corrupt/ are made 0700 when missing.
+ * Files are mode 0660 and tmp/ and corrupt/ 0770 (less the umask): the
+ * queue belongs to sendmx's group when it is installed setgid, and a
+ * message one user submitted must be readable by the sendmx another
+ * user runs (mailq, -q).
  *
  * Writes are atomic: a control file is written under tmp/, fsync'd,
  * renamed over ID.c, and the directory fsync'd. A failed write (ENOSPC,
