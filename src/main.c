@@ -22,7 +22,6 @@
 #include "cli.h"
 #include "config.h"
 #include "deliver.h"
-#include "enqueue.h"
 #include "expand.h"
 #include "intake.h"
 #include "log.h"
@@ -31,50 +30,25 @@
 #include "queue.h"
 #include "recipients.h"
 #include "smtpd.h"
+#include "submit.h"
 #include "verify.h"
 #include "util.h"
 
-struct run {
-	const struct invocation *inv;
-	const struct config *cfg;
-	const char *login;
-	const struct rewrite *rewrite;  /* NULL: senders stay as they are */
-};
 
 static int open_std_fds(void);
 static void no_core_dumps(void);
 static int drop_group_for_chosen_config(const struct invocation *inv);
 static const char *caller_login(void);
-static int parse_cmdline_rcpts(const struct invocation *inv,
-			       struct address_list *out);
-static void deliver_taken(const struct run *run, struct message *msg,
-			  const char *qid, long long arrival,
-			  struct delivery *d);
 static int open_queue(const struct run *run, struct queue **q);
-static enum status expand_message(const struct run *run, struct message *msg,
-				  const char *qid, size_t *nrefused,
-				  struct err *err);
-static char delivery_mode(const struct run *run);
-static enum status keep_deferred(const struct run *run, struct queue *q,
-				 const char *qid, int data_fd,
-				 const struct message *msg, long long arrival,
-				 const struct delivery *d, struct err *err);
-static void background_delivery(const struct run *run, struct queue *q,
-				const char *qid, int data_fd);
 static int mode_print_queue(const struct run *run);
 static int mode_newaliases(const struct run *run);
 static int mode_queue_run(const struct run *run);
-static size_t report_failures(const struct delivery *d, const char *qid,
-			      struct buf *b);
 static int exit_code(enum status st);
 static int mode_deliver(const struct run *run);
 static int mode_verify(const struct run *run);
-static const char *verify_sender(const struct run *run);
-static void print_refusals_as_verdicts(const struct buf *refusals);
 static int mode_smtp(const struct run *run);
 static enum status smtp_message(void *ctx, struct message *msg,
 				struct err *err);
-static void intake_options(const struct run *run, struct intake_opts *o);
 
 int main(int argc, char **argv)
 {
@@ -242,41 +216,7 @@ static const char *caller_login(void)
 	return name;
 }
 
-/* Each argv recipient may be a list with display names. */
-static int parse_cmdline_rcpts(const struct invocation *inv,
-			       struct address_list *out)
-{
-	struct err err;
 
-	for (size_t i = 0; i < inv->nrecipients; i++) {
-		const char *r = inv->recipients[i];
-
-		if (strchr(r, '\r') || strchr(r, '\n')) {
-			fprintf(stderr, "sendmx: recipient contains CR or LF: "
-					"refused\n");
-			log_error(NULL, "refused: recipient contains CR or LF");
-			return -1;
-		}
-		if (address_parse_list(r, out, &err) != ST_OK) {
-			fprintf(stderr, "sendmx: bad recipient address: %s\n",
-				err.msg);
-			log_error(NULL, "refused: bad recipient address: %s",
-				  err.msg);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static void intake_options(const struct run *run, struct intake_opts *o)
-{
-	memset(o, 0, sizeof *o);
-	o->hostname = run->cfg->hostname;
-	o->login = run->login;
-	o->spool_dir = run->cfg->temp_dir;
-	o->max_size = run->cfg->max_message_size;
-	o->rewrite = run->rewrite;
-}
 
 static int mode_deliver(const struct run *run)
 {
@@ -311,7 +251,7 @@ static int mode_deliver(const struct run *run)
 		rc = st == ST_PERMFAIL ? EX_CANTCREAT : EX_TEMPFAIL;
 		goto out;
 	}
-	if (parse_cmdline_rcpts(inv, &cmdline) != 0) {
+	if (submit_parse_rcpts(inv, &cmdline) != 0) {
 		rc = EX_DATAERR;
 		goto out;
 	}
@@ -327,7 +267,7 @@ static int mode_deliver(const struct run *run)
 		}
 	}
 
-	intake_options(run, &o);
+	submit_intake_options(run, &o);
 	o.dots = inv->ignore_dots ? DOT_IGNORE : DOT_ENDS;
 	o.extract_recipients = inv->extract_recipients;
 	o.sender = inv->sender == NULL ? NULL : sender ? sender : "";
@@ -340,7 +280,7 @@ static int mode_deliver(const struct run *run)
 		goto out;
 	}
 
-	st = expand_message(run, &msg, qid, &refusals, &err);
+	st = submit_expand(run, &msg, qid, &refusals, &err);
 	if (st != ST_OK) {
 		fprintf(stderr, "sendmx: message not taken: %s\n", err.msg);
 		log_error(qid, "refused: %s", err.msg);
@@ -348,13 +288,13 @@ static int mode_deliver(const struct run *run)
 		goto out;
 	}
 
-	if (delivery_mode(run) != 'i') {
+	if (submit_delivery_mode(run) != 'i') {
 		/* -odb / -odq: durable first; -odb then delivers in a
 		 * detached child while the caller goes on. */
 		log_info(qid, "from=<%s>, size=%lld, nrcpt=%zu, msgid=%s",
 			 msg.sender, (long long)msg.size, msg.rcpts.n,
 			 msg.message_id ? msg.message_id : "none");
-		st = keep_deferred(run, q, qid, data_fd, &msg, arrival, NULL,
+		st = submit_keep(run, q, qid, data_fd, &msg, arrival, NULL,
 				   &err);
 		if (st != ST_OK) {
 			fprintf(stderr, "sendmx: message not taken: %s\n",
@@ -367,16 +307,16 @@ static int mode_deliver(const struct run *run)
 		log_info(qid, "queued");
 		if (inv->verbose)
 			fprintf(stderr, "sendmx: queued as %s\n", qid);
-		if (delivery_mode(run) == 'b')
-			background_delivery(run, q, qid, data_fd);
+		if (submit_delivery_mode(run) == 'b')
+			submit_background(run, q, qid, data_fd);
 		rc = refusals ? EX_UNAVAILABLE : EX_OK;
 		goto out;
 	}
 
 	d.deadline = now_ms() + run->cfg->submit_timeout * 1000LL;
-	deliver_taken(run, &msg, qid, arrival, &d);
+	submit_deliver(run, &msg, qid, arrival, &d);
 	if (deliver_fold(&d) == ST_TEMPFAIL) {
-		st = keep_deferred(run, q, qid, data_fd, &msg, arrival,
+		st = submit_keep(run, q, qid, data_fd, &msg, arrival,
 				   &d, &err);
 		if (st != ST_OK) {
 			/* The caller must learn it: it has to send again
@@ -384,14 +324,14 @@ static int mode_deliver(const struct run *run)
 			fprintf(stderr, "sendmx: the deferred recipients "
 				"could not be queued: %s\n", err.msg);
 			log_error(qid, "not queued: %s", err.msg);
-			report_failures(&d, NULL, &failures);
+			submit_report_failures(&d, NULL, &failures);
 			fputs(failures.data ? failures.data : "", stderr);
 			rc = EX_TEMPFAIL;
 			goto out;
 		}
 		queued = true;
 	}
-	report_failures(&d, queued ? qid : NULL, &failures);
+	submit_report_failures(&d, queued ? qid : NULL, &failures);
 	if (failures.len > 0)
 		fputs(failures.data, stderr);
 	/* Deferred recipients are safe in the queue: only refusals make
@@ -417,40 +357,6 @@ out:
 	return rc;
 }
 
-/* Aliases and local names (expand.c): msg's recipients become the final
- * ones. A recipient that cannot be expanded is reported on stderr (the
- * caller learns it at once, as of a refusal) and left out; with none
- * left, ST_PERMFAIL. */
-static enum status expand_message(const struct run *run, struct message *msg,
-				  const char *qid, size_t *nrefused,
-				  struct err *err)
-{
-	struct address_list out;
-	struct buf refusals;
-	enum status st;
-
-	address_list_init(&out);
-	buf_init(&refusals);
-	st = expand_recipients(run->cfg, &msg->rcpts, &out, &refusals,
-			       nrefused, err);
-	if (st == ST_OK) {
-		if (refusals.len) {
-			fputs(refusals.data, stderr);
-			log_warn(qid, "%.*s", (int)refusals.len - 1,
-				 refusals.data);
-		}
-		address_list_free(&msg->rcpts);
-		msg->rcpts = out;
-		address_list_init(&out);
-		if (msg->rcpts.n == 0) {
-			err_set(err, "no recipient left after alias expansion");
-			st = ST_PERMFAIL;
-		}
-	}
-	address_list_free(&out);
-	buf_free(&refusals);
-	return st;
-}
 
 /* Opens queue_dir; EX_OK, or the exit code after saying why. */
 static int open_queue(const struct run *run, struct queue **q)
@@ -466,75 +372,8 @@ static int open_queue(const struct run *run, struct queue **q)
 	return st == ST_PERMFAIL ? EX_CANTCREAT : EX_TEMPFAIL;
 }
 
-/* -od<x> when given, else the config's delivery_mode: 'i', 'b' or 'q'
- * ('d', sendmail's "deferred", queues like 'q'). */
-static char delivery_mode(const struct run *run)
-{
-	char m = run->inv->delivery_mode;
 
-	if (m == 'd')
-		return 'q';
-	if (m)
-		return m;
-	switch (run->cfg->delivery_mode) {
-	case DELIVER_BACKGROUND:
-		return 'b';
-	case DELIVER_QUEUE:
-		return 'q';
-	default:
-		return 'i';
-	}
-}
 
-/* Puts the message (or what of it is still undelivered) in the queue,
- * durably, under the id queue_create gave it. */
-static enum status keep_deferred(const struct run *run, struct queue *q,
-				 const char *qid, int data_fd,
-				 const struct message *msg, long long arrival,
-				 const struct delivery *d, struct err *err)
-{
-	struct qctl dsn;
-	long long arrival_s = (long long)time(NULL) -
-			      (now_ms() - arrival) / 1000;
-	enum status st;
-
-	qctl_init(&dsn);
-	enqueue_dsn_from_cli(run->inv, &dsn);
-	st = enqueue_message(run->cfg, q, qid, data_fd, msg, arrival_s,
-			     d ? d->outcomes : NULL, &dsn, err);
-	qctl_free(&dsn);
-	return st;
-}
-
-/* -odb: a detached child delivers the queued message; the caller's
- * process returns at once. A failed fork leaves it to the next run. */
-static void background_delivery(const struct run *run, struct queue *q,
-				const char *qid, int data_fd)
-{
-	pid_t pid;
-	int null;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		log_warn(qid, "cannot fork for background delivery: %s; the "
-			 "next queue run delivers it", strerror(errno));
-		return;
-	}
-	if (pid > 0)
-		return;
-	/* The child: no terminal, no caller's pipes held open. */
-	(void)setsid();
-	null = open("/dev/null", O_RDWR);
-	if (null >= 0) {
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		if (null > 2)
-			close(null);
-	}
-	qrun_message(run->cfg, q, qid, dup(data_fd), NULL, NULL);
-}
 
 /* -bi, newaliases: sendmx reads the text file on every run, so there is
  * nothing to build; it checks the file and says what is wrong. */
@@ -619,49 +458,7 @@ static int mode_queue_run(const struct run *run)
 	return rc;
 }
 
-/* Logs the arrival and delivers; d keeps the outcomes (the caller
- * frees them with delivery_free_outcomes). */
-static void deliver_taken(const struct run *run, struct message *msg,
-			  const char *qid, long long arrival,
-			  struct delivery *d)
-{
-	log_info(qid, "from=<%s>, size=%lld, nrcpt=%zu, msgid=%s",
-		 msg->sender, (long long)msg->size, msg->rcpts.n,
-		 msg->message_id ? msg->message_id : "none");
-	d->cfg = run->cfg;
-	d->msg = msg;
-	d->queue_id = qid;
-	d->transcript = run->inv->verbose ? stderr : NULL;
-	d->arrival_ms = arrival;
-	deliver_message(d);
-}
 
-/* Appends one line per recipient not delivered to b ("sendmx: <rcpt>:
- * refused: <why>" or "... deferred: <why>; queued as ID") - a buffer,
- * not a struct err, whose 1 KiB would drop every refused recipient
- * after the first few. Returns the number that were accepted. */
-static size_t report_failures(const struct delivery *d, const char *qid,
-			      struct buf *b)
-{
-	size_t nsent = 0;
-
-	for (size_t i = 0; i < d->msg->rcpts.n; i++) {
-		const struct rcpt_outcome *o = &d->outcomes[i];
-
-		if (o->status == ST_OK) {
-			nsent++;
-			continue;
-		}
-		buf_appendf(b, "sendmx: %s: %s%s", d->msg->rcpts.items[i].mailbox,
-			    o->status == ST_TEMPFAIL ? "deferred: "
-						     : "refused: ",
-			    o->reply ? o->reply : "");
-		if (o->status == ST_TEMPFAIL && qid)
-			buf_appendf(b, "; queued as %s, will retry", qid);
-		buf_appends(b, "\n");
-	}
-	return nsent;
-}
 
 /* The one mapping from status to sysexits (STYLE 3). */
 static int exit_code(enum status st)
@@ -686,7 +483,7 @@ static int mode_verify(const struct run *run)
 
 	address_list_init(&rcpts);
 	address_list_init(&qualified);
-	if (parse_cmdline_rcpts(run->inv, &rcpts) != 0) {
+	if (submit_parse_rcpts(run->inv, &rcpts) != 0) {
 		rc = EX_DATAERR;
 		goto out;
 	}
@@ -718,7 +515,7 @@ static int mode_verify(const struct run *run)
 			printf("aliases: %s\n", err.msg);
 			rc = EX_TEMPFAIL;
 		}
-		print_refusals_as_verdicts(&refusals);
+		submit_print_refusals(&refusals);
 		if (nrefused && rc == EX_OK)
 			rc = EX_UNAVAILABLE;
 		address_list_free(&qualified);
@@ -726,7 +523,7 @@ static int mode_verify(const struct run *run)
 		buf_free(&refusals);
 	}
 	err.msg[0] = '\0';
-	st = verify_recipients(run->cfg, verify_sender(run), &qualified,
+	st = verify_recipients(run->cfg, submit_verify_sender(run), &qualified,
 			       stdout, &err);
 	if (err.msg[0])
 		fprintf(stderr, "sendmx: %s\n", err.msg);
@@ -738,36 +535,7 @@ out:
 	return rc;
 }
 
-/* expand.c's "sendmx: <rcpt>: refused: <why>" lines in -bv's form,
- * "<rcpt>: undeliverable: <why>". */
-static void print_refusals_as_verdicts(const struct buf *refusals)
-{
-	const char *l = refusals->data;
 
-	while (l && *l) {
-		const char *nl = strchr(l, '\n');
-		const char *mark = strstr(l, ": refused: ");
-		int len = (int)(nl ? nl - l : (long)strlen(l));
-
-		if (strncmp(l, "sendmx: ", 8) == 0 && mark && mark < l + len)
-			printf("%.*s: undeliverable: %.*s\n",
-			       (int)(mark - l - 8), l + 8,
-			       (int)(l + len - mark - 11), mark + 11);
-		l = nl ? nl + 1 : NULL;
-	}
-}
-
-/* The envelope sender -bv routes with (sender_route): -f, else the
- * caller at hostname, as intake would make it. */
-static const char *verify_sender(const struct run *run)
-{
-	static char buf[512];
-
-	if (run->inv->sender)
-		return run->inv->sender;
-	snprintf(buf, sizeof buf, "%s@%s", run->login, run->cfg->hostname);
-	return buf;
-}
 
 struct smtp_ctx {
 	const struct run *run;
@@ -795,16 +563,16 @@ static enum status smtp_message(void *ctx, struct message *msg,
 		return ST_TEMPFAIL;
 	}
 	buf_init(&failures);
-	st = expand_message(c->run, msg, qid, &nsent, err);
+	st = submit_expand(c->run, msg, qid, &nsent, err);
 	if (st != ST_OK) {
 		log_error(qid, "refused: %s", err->msg);
 		goto out;
 	}
 	d.deadline = now_ms() + c->run->cfg->submit_timeout * 1000LL;
-	deliver_taken(c->run, msg, qid, now_ms(), &d);
+	submit_deliver(c->run, msg, qid, now_ms(), &d);
 	st = deliver_fold(&d);
 	if (st == ST_TEMPFAIL) {
-		st = keep_deferred(c->run, c->q, qid, data_fd, msg, now_ms(),
+		st = submit_keep(c->run, c->q, qid, data_fd, msg, now_ms(),
 				   &d, err);
 		if (st != ST_OK) {
 			log_error(qid, "not queued: %s", err->msg);
@@ -818,7 +586,7 @@ static enum status smtp_message(void *ctx, struct message *msg,
 				d.outcomes[i].status = ST_OK;
 		st = deliver_fold(&d);
 	}
-	nsent = report_failures(&d, NULL, &failures);
+	nsent = submit_report_failures(&d, NULL, &failures);
 	/* Cut to fit: the reply line is bounded anyway, and the log has
 	 * a line for every recipient. One reply covers them all, so it
 	 * says when some did get the message. */
