@@ -98,8 +98,9 @@ enum status deliver_message(struct delivery *d)
 		set_outcome(d, i, ST_TEMPFAIL, "not attempted", NULL);
 	e.d = d;
 	e.attempted = xcalloc(n ? n : 1, sizeof *e.attempted);
-	e.loop = loop_new();
-	if (dns_new(e.loop, d->cfg, &e.dns, &err) != ST_OK) {
+	e.loop = d->loop ? d->loop : loop_new();
+	e.dns = d->dns;
+	if (e.dns == NULL && dns_new(e.loop, d->cfg, &e.dns, &err) != ST_OK) {
 		for (size_t i = 0; i < n; i++)
 			set_outcome(d, i, ST_TEMPFAIL, err.msg, NULL);
 	} else {
@@ -515,7 +516,9 @@ static void free_engine(struct engine *e)
 		free(t);
 	}
 	free(e->dests);
-	dns_free(e->dns);
-	loop_free(e->loop);
+	if (e->dns != e->d->dns)
+		dns_free(e->dns);
+	if (e->loop != e->d->loop)
+		loop_free(e->loop);
 	free(e->attempted);
 }

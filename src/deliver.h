@@ -31,6 +31,10 @@ struct delivery {
 				  * still under way is abandoned as TEMPFAIL
 				  * (submit_timeout); <= 0: none */
 	struct rcpt_outcome *outcomes; /* msg->rcpts.n entries, filled by deliver_message */
+	/* Optional, for many messages in a row (queue runs): an event loop
+	 * and a resolver on it to use instead of making new ones. */
+	struct loop *loop;
+	struct dns *dns;
 };
 
 /* Delivers msg to every recipient; returns deliver_fold(d). */

@@ -435,6 +435,8 @@ static int mode_queue_run(const struct run *run)
 		return EX_USAGE;
 	}
 	o.transcript = run->inv->verbose ? stderr : NULL;
+	/* Parallel workers, unless -v: one dialogue at a time is readable. */
+	o.workers = o.transcript ? 1 : QRUN_WORKERS;
 	rc = open_queue(run, &q);
 	if (rc != EX_OK)
 		return rc;

@@ -14,6 +14,9 @@
 #include "queue.h"
 #include "status.h"
 
+/* Processes a queue run uses (qrun_opts.workers) when not told otherwise. */
+#define QRUN_WORKERS 4
+
 struct qrun_opts {
 	char select;           /* 0: messages that are due; 'I', 'R', 'S':
 				* those whose id, a pending recipient or the
@@ -22,6 +25,9 @@ struct qrun_opts {
 	const char *match;
 	bool force;            /* every message, due or not */
 	FILE *transcript;      /* -v: SMTP dialogue; NULL: none */
+	int workers;           /* processes that share the run (each message
+				* is delivered by whichever locks it first);
+				* <= 1: this process alone */
 };
 
 struct qrun_stats {
