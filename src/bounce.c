@@ -3,17 +3,13 @@
  * an RFC 6522 multipart/report, with RFC 3461 RET, ENVID and ORCPT.
  *
  * Everything that comes from elsewhere (addresses, server replies, the
- * ENVID) is cleaned before it reaches a header or a DSN field: a CR or LF
- * there would let a hostile server or sender add fields of its own. The
- * original message is streamed in chunks, never held whole. Output goes
- * through a small buffer with one sticky failure, as in spool.c, so the
- * writers can be called in sequence and the outcome checked once.
+ * ENVID) is cleaned before it reaches a header or a DSN field, and all
+ * output goes through the buffered writer of bounce_text.c (bounce_int.h).
+ * The original message is streamed in chunks, never held whole.
  */
 #include "ac_config.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,27 +20,15 @@
 #include <unistd.h>
 
 #include "bounce.h"
+#include "bounce_int.h"
 #include "complete.h"
 #include "util.h"
 
 #define IO_CHUNK (64 * 1024)
-#define OUT_FLUSH (16 * 1024)
-#define LINE_OCTETS 998        /* RFC 5322 2.1.1: MUST */
-#define FOLD_WIDTH 78          /* RFC 5322 2.1.1: SHOULD */
-#define TEXT_MAX 2000          /* octets kept of a diagnostic or ENVID */
 #define BOUNDARY_TRIES 8
 #define RANDOM_OCTETS 12
 
 void (*bounce_random_hook)(unsigned char *p, size_t n);
-
-/* A buffered writer to the DSN's descriptor with a sticky failure. */
-struct out {
-	int fd;
-	struct buf b;
-	off_t written;
-	enum status st;
-	struct err err;
-};
 
 /* What the first reading of the original found. */
 struct orig_scan {
@@ -54,24 +38,6 @@ struct orig_scan {
 	bool clash;      /* they contain the boundary */
 };
 
-static void out_fail(struct out *o, enum status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void write_all(struct out *o, const char *p, size_t n);
-static void out_flush(struct out *o);
-static void out_put(struct out *o, const void *p, size_t n);
-static void out_puts(struct out *o, const char *s);
-static void out_printf(struct out *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void put_hard(struct out *o, const char *p, size_t n, size_t *col,
-		     const char *cont);
-static void out_wrap(struct out *o, const char *prefix, const char *text,
-		     const char *indent, bool header);
-static void out_field(struct out *o, const char *name, const char *value);
-static void out_date_field(struct out *o, const char *name, long long t);
-static char *clean_text(const char *s);
-static char *clean_addr(const char *s);
-static char *clean_name(const char *s, const char *dflt);
-static bool has_8bit(const char *s);
 static bool is_digit(char c);
 static size_t status_len(const char *s);
 static bool is_reply(const char *s);
@@ -91,226 +57,6 @@ static void write_text_part(struct out *o, const struct bounce_info *b,
 static void write_status_part(struct out *o, const struct bounce_info *b,
 			      const char *host, const char *boundary,
 			      bool text8);
-
-/* ---- output ----------------------------------------------------------- */
-
-static void out_fail(struct out *o, enum status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (o->st != ST_OK)
-		return;
-	o->st = st;
-	va_start(ap, fmt);
-	err_vset(&o->err, fmt, ap);
-	va_end(ap);
-}
-
-/* A pipe to a submission process may be non-blocking: wait, don't fail. */
-static void write_all(struct out *o, const char *p, size_t n)
-{
-	ssize_t r;
-
-	while (n > 0 && o->st == ST_OK) {
-		r = write(o->fd, p, n);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-			    poll_fd(o->fd, POLLOUT, -1) >= 0)
-				continue;
-			out_fail(o, ST_TEMPFAIL, "cannot write the DSN: %s",
-				 strerror(errno));
-			return;
-		}
-		p += r;
-		n -= (size_t)r;
-		o->written += r;
-	}
-}
-
-static void out_flush(struct out *o)
-{
-	write_all(o, o->b.data, o->b.len);
-	buf_reset(&o->b);
-}
-
-static void out_put(struct out *o, const void *p, size_t n)
-{
-	if (o->st != ST_OK)
-		return;
-	buf_append(&o->b, p, n);
-	if (o->b.len >= OUT_FLUSH)
-		out_flush(o);
-}
-
-static void out_puts(struct out *o, const char *s)
-{
-	out_put(o, s, strlen(s));
-}
-
-static void out_printf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	s = xvasprintf(fmt, ap);
-	va_end(ap);
-	out_puts(o, s);
-	free(s);
-}
-
-/* Writes n octets at column *col, breaking the line (CRLF, then cont)
- * where it would pass LINE_OCTETS: only for words too long to fold. */
-static void put_hard(struct out *o, const char *p, size_t n, size_t *col,
-		     const char *cont)
-{
-	size_t room, k;
-
-	while (n > 0) {
-		room = *col < LINE_OCTETS ? LINE_OCTETS - *col : 0;
-		k = n < room ? n : room;
-		out_put(o, p, k);
-		*col += k;
-		p += k;
-		n -= k;
-		if (n > 0) {
-			out_puts(o, "\r\n");
-			out_puts(o, cont);
-			*col = strlen(cont);
-		}
-	}
-}
-
-/*
- * Writes prefix and text as a line ending in CRLF, folded before spaces
- * to stay within FOLD_WIDTH where the words allow and never over
- * LINE_OCTETS. header: RFC 5322 2.2.3 folding, the space stays at the
- * start of the next line (unfolding gives the text back). Otherwise, for
- * people, the space becomes the line break and indent starts the next.
- */
-static void out_wrap(struct out *o, const char *prefix, const char *text,
-		     const char *indent, bool header)
-{
-	const char *cont = header ? " " : indent;
-	size_t col = strlen(prefix);
-	const char *p = text, *w;
-	size_t n, lead;
-	bool any = false;
-
-	out_puts(o, prefix);
-	while (*p != '\0') {
-		w = p;
-		for (lead = 0; w[lead] == ' '; lead++)
-			;
-		for (n = lead; w[n] != '\0' && w[n] != ' '; n++)
-			;
-		p = w + n;
-		if (any && lead > 0 && col + n > FOLD_WIDTH) {
-			out_puts(o, "\r\n");
-			col = 0;
-			if (!header) {
-				out_puts(o, indent);
-				col = strlen(indent);
-				w += lead;
-				n -= lead;
-			}
-		}
-		put_hard(o, w, n, &col, cont);
-		any = true;
-	}
-	out_puts(o, "\r\n");
-}
-
-static void out_field(struct out *o, const char *name, const char *value)
-{
-	char *prefix = xasprintf("%s: ", name);
-
-	out_wrap(o, prefix, value, NULL, true);
-	free(prefix);
-}
-
-static void out_date_field(struct out *o, const char *name, long long t)
-{
-	char *d = complete_date((time_t)t);
-
-	out_field(o, name, d);
-	free(d);
-}
-
-/* ---- cleaning what others wrote --------------------------------------- */
-
-/*
- * A diagnostic or ENVID for one field: each run of control octets (CR,
- * LF, TAB and the rest) becomes one space, 8-bit octets become '?' (RFC
- * 3464 fields are US-ASCII), no space at either end, cut to TEXT_MAX
- * with "..." (a reply is bounded by reply.h; ours need no more).
- */
-static char *clean_text(const char *s)
-{
-	struct buf b;
-	bool space = false;
-	unsigned char c;
-
-	buf_init(&b);
-	for (; *s != '\0'; s++) {
-		c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f || c == ' ') {
-			space = b.len > 0;
-			continue;
-		}
-		if (space)
-			buf_append(&b, " ", 1);
-		space = false;
-		buf_append(&b, c >= 0x80 ? "?" : s, 1);
-		if (b.len >= TEXT_MAX) {
-			buf_appends(&b, "...");
-			break;
-		}
-	}
-	if (b.data == NULL)
-		buf_appends(&b, "");
-	return b.data;
-}
-
-/* RFC 3464 2.3.2: report the address exactly as received, unless it has
- * characters such as CR or LF: those (all controls) become '?'. */
-static char *clean_addr(const char *s)
-{
-	char *a = xstrdup(s);
-
-	replace_controls(a, strlen(a), '?');
-	return a;
-}
-
-/* Our host name or queue id, for places where a stray character would
- * break the syntax (boundary, msg-id, From): only host name and address
- * literal characters stay, anything else becomes '-'. */
-static char *clean_name(const char *s, const char *dflt)
-{
-	char *n, *p;
-
-	if (s == NULL || *s == '\0')
-		s = dflt;
-	n = xstrndup(s, 255);
-	for (p = n; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      is_digit((char)c) || strchr(".-_:[]", c) != NULL))
-			*p = '-';
-	}
-	return n;
-}
-
-static bool has_8bit(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
 
 /* ---- status codes ----------------------------------------------------- */
 
@@ -507,19 +253,19 @@ static void copy_original(struct out *o, int fd, off_t end)
 	off_t pos = 0;
 	ssize_t r;
 
-	out_flush(o);
+	bounce_out_flush(o);
 	while (pos < end && o->st == ST_OK) {
 		r = pread(fd, buf, end - pos > IO_CHUNK ? IO_CHUNK :
 			  (size_t)(end - pos), pos);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			out_fail(o, ST_TEMPFAIL, "cannot read the original "
-				 "message: %s", r < 0 ? strerror(errno) :
-				 "it became shorter");
+			bounce_out_fail(o, ST_TEMPFAIL, "cannot read the "
+					"original message: %s", r < 0 ?
+					strerror(errno) : "it became shorter");
 			break;
 		}
-		write_all(o, buf, (size_t)r);
+		bounce_out_write(o, buf, (size_t)r);
 		pos += r;
 	}
 	free(buf);
@@ -532,56 +278,58 @@ static void write_headers(struct out *o, const struct bounce_info *b,
 			  const char *boundary, bool any_failed, bool eightbit)
 {
 	char rnd[2 * RANDOM_OCTETS + 1], stamp[32];
-	char *to = clean_addr(b->orig_sender), *v;
+	char *to = bounce_clean_addr(b->orig_sender), *v;
 	time_t now = (time_t)b->now;
 	struct tm tm;
 
-	out_printf(o, "From: MAILER-DAEMON@%s (Mail Delivery System)\r\n", host);
+	bounce_out_printf(o, "From: MAILER-DAEMON@%s (Mail Delivery "
+			  "System)\r\n", host);
 	v = xasprintf("<%s>", to);
-	out_field(o, "To", v);
+	bounce_out_field(o, "To", v);
 	free(v);
-	out_field(o, "Subject", any_failed ?
-		  "Undelivered Mail Returned to Sender" :
-		  "Delayed Mail (still being retried)");
-	out_date_field(o, "Date", b->now);
+	bounce_out_field(o, "Subject", any_failed ?
+			 "Undelivered Mail Returned to Sender" :
+			 "Delayed Mail (still being retried)");
+	bounce_out_date_field(o, "Date", b->now);
 	if (gmtime_r(&now, &tm) == NULL ||
 	    strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm) == 0)
 		strcpy(stamp, "0");
 	random_hex(rnd, 8);
-	out_printf(o, "Message-ID: <%s.%s%s%s@%s>\r\n", stamp, rnd,
-		   *qid != '\0' ? "." : "", qid, host);
-	out_puts(o, "MIME-Version: 1.0\r\n");
+	bounce_out_printf(o, "Message-ID: <%s.%s%s%s@%s>\r\n", stamp, rnd,
+			  *qid != '\0' ? "." : "", qid, host);
+	bounce_out_puts(o, "MIME-Version: 1.0\r\n");
 	/* RFC 3834 5: keeps responders from answering the DSN. */
-	out_puts(o, "Auto-Submitted: auto-replied\r\n");
-	out_printf(o, "Content-Type: multipart/report; "
-		   "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n",
-		   boundary);
+	bounce_out_puts(o, "Auto-Submitted: auto-replied\r\n");
+	bounce_out_printf(o, "Content-Type: multipart/report; "
+			  "report-type=delivery-status;\r\n"
+			  "\tboundary=\"%s\"\r\n", boundary);
 	if (eightbit)
-		out_puts(o, "Content-Transfer-Encoding: 8bit\r\n");
-	out_puts(o, "\r\nThis is a MIME-formatted delivery status "
-		 "notification (RFC 3464).\r\n");
+		bounce_out_puts(o, "Content-Transfer-Encoding: 8bit\r\n");
+	bounce_out_puts(o, "\r\nThis is a MIME-formatted delivery status "
+			"notification (RFC 3464).\r\n");
 	free(to);
 }
 
 static void write_rcpt_text(struct out *o, const struct bounce_rcpt *r)
 {
-	char *a = clean_addr(r->addr), *d, *t, *line;
+	char *a = bounce_clean_addr(r->addr), *d, *t, *line;
 
 	line = xasprintf("<%s>", a);
-	out_wrap(o, "", line, "  ", false);
+	bounce_out_wrap(o, "", line, "  ", false);
 	free(line);
 	if (r->diagnostic != NULL && *r->diagnostic != '\0') {
-		d = clean_text(r->diagnostic);
-		t = r->remote_mta != NULL ? clean_name(r->remote_mta, "") : NULL;
+		d = bounce_clean_text(r->diagnostic);
+		t = r->remote_mta != NULL ?
+		    bounce_clean_name(r->remote_mta, "") : NULL;
 		line = t != NULL ? xasprintf("%s said: %s", t, d) : xstrdup(d);
-		out_wrap(o, "    ", line, "    ", false);
+		bounce_out_wrap(o, "    ", line, "    ", false);
 		free(line);
 		free(t);
 		free(d);
 	}
 	if (!r->failed && r->retry_until > 0) {
 		d = complete_date((time_t)r->retry_until);
-		out_printf(o, "    (still trying until %s)\r\n", d);
+		bounce_out_printf(o, "    (still trying until %s)\r\n", d);
 		free(d);
 	}
 	free(a);
@@ -595,14 +343,14 @@ static void write_text_part(struct out *o, const struct bounce_info *b,
 	size_t i, ndelayed = 0;
 	char *s;
 
-	out_printf(o, "--%s\r\nContent-Description: Notification\r\n"
-		   "Content-Type: text/plain; charset=%s\r\n%s\r\n",
-		   boundary, text8 ? "utf-8" : "us-ascii",
-		   text8 ? "Content-Transfer-Encoding: 8bit\r\n" : "");
+	bounce_out_printf(o, "--%s\r\nContent-Description: Notification\r\n"
+			  "Content-Type: text/plain; charset=%s\r\n%s\r\n",
+			  boundary, text8 ? "utf-8" : "us-ascii",
+			  text8 ? "Content-Transfer-Encoding: 8bit\r\n" : "");
 	s = xasprintf("This is the mail delivery system at %s.", host);
-	out_wrap(o, "", s, "", false);
+	bounce_out_wrap(o, "", s, "", false);
 	free(s);
-	out_puts(o, "\r\n");
+	bounce_out_puts(o, "\r\n");
 	s = xasprintf("%s%s", any_failed ?
 		      "Your message could not be delivered to one or more of "
 		      "its recipients. The mail system has given up on them; "
@@ -613,37 +361,37 @@ static void write_text_part(struct out *o, const struct bounce_info *b,
 		      "has to give up.",
 		      !attached ? "" : hdrs ? " The header of your message is "
 		      "attached." : " Your message is attached.");
-	out_wrap(o, "", s, "", false);
+	bounce_out_wrap(o, "", s, "", false);
 	free(s);
-	out_puts(o, "\r\n");
+	bounce_out_puts(o, "\r\n");
 	s = xasprintf("If you need help, forward this report with its "
 		      "attachments to the postmaster of your mail service%s%s.",
 		      *qid != '\0' ? "; the message's queue id here was " : "",
 		      qid);
-	out_wrap(o, "", s, "", false);
+	bounce_out_wrap(o, "", s, "", false);
 	free(s);
 	if (any_failed) {
-		out_puts(o, "\r\nDelivery failed for:\r\n");
+		bounce_out_puts(o, "\r\nDelivery failed for:\r\n");
 		for (i = 0; i < b->n; i++) {
 			if (!b->rcpts[i].failed) {
 				ndelayed++;
 				continue;
 			}
-			out_puts(o, "\r\n");
+			bounce_out_puts(o, "\r\n");
 			write_rcpt_text(o, &b->rcpts[i]);
 		}
 		if (ndelayed == 0)
 			return;
-		out_puts(o, "\r\n");
-		out_wrap(o, "", "Delivery is delayed for the following; the "
-			 "mail system is still trying:", "", false);
+		bounce_out_puts(o, "\r\n");
+		bounce_out_wrap(o, "", "Delivery is delayed for the following; "
+				"the mail system is still trying:", "", false);
 	} else {
-		out_puts(o, "\r\nDelivery is delayed for:\r\n");
+		bounce_out_puts(o, "\r\nDelivery is delayed for:\r\n");
 	}
 	for (i = 0; i < b->n; i++) {
 		if (b->rcpts[i].failed)
 			continue;
-		out_puts(o, "\r\n");
+		bounce_out_puts(o, "\r\n");
 		write_rcpt_text(o, &b->rcpts[i]);
 	}
 }
@@ -658,55 +406,59 @@ static void write_status_part(struct out *o, const struct bounce_info *b,
 	char status[16], *v, *a, *t;
 	size_t i;
 
-	out_printf(o, "\r\n--%s\r\nContent-Description: Delivery report\r\n"
-		   "Content-Type: message/delivery-status\r\n%s\r\n",
-		   boundary, text8 ? "Content-Transfer-Encoding: 8bit\r\n" : "");
+	bounce_out_printf(o, "\r\n--%s\r\nContent-Description: Delivery "
+			  "report\r\nContent-Type: message/delivery-status"
+			  "\r\n%s\r\n", boundary, text8 ?
+			  "Content-Transfer-Encoding: 8bit\r\n" : "");
 	if (b->envid != NULL && *b->envid != '\0') {
-		v = clean_text(b->envid);
-		out_field(o, "Original-Envelope-Id", v);
+		v = bounce_clean_text(b->envid);
+		bounce_out_field(o, "Original-Envelope-Id", v);
 		free(v);
 	}
-	out_printf(o, "Reporting-MTA: dns; %s\r\n", host);
+	bounce_out_printf(o, "Reporting-MTA: dns; %s\r\n", host);
 	if (b->arrival > 0)
-		out_date_field(o, "Arrival-Date", b->arrival);
+		bounce_out_date_field(o, "Arrival-Date", b->arrival);
 	for (i = 0; i < b->n; i++) {
 		r = &b->rcpts[i];
-		out_puts(o, "\r\n");
+		bounce_out_puts(o, "\r\n");
 		if (r->orcpt != NULL && *r->orcpt != '\0') {
-			a = clean_addr(r->orcpt);
+			a = bounce_clean_addr(r->orcpt);
 			v = strchr(a, ';') != NULL ? xstrdup(a) :
 			    xasprintf("rfc822;%s", a);
-			out_field(o, "Original-Recipient", v);
+			bounce_out_field(o, "Original-Recipient", v);
 			free(v);
 			free(a);
 		}
-		a = clean_addr(r->addr);
+		a = bounce_clean_addr(r->addr);
 		v = xasprintf("rfc822; %s", a);
-		out_field(o, "Final-Recipient", v);
+		bounce_out_field(o, "Final-Recipient", v);
 		free(v);
 		free(a);
-		out_printf(o, "Action: %s\r\n", r->failed ? "failed" : "delayed");
+		bounce_out_printf(o, "Action: %s\r\n",
+				  r->failed ? "failed" : "delayed");
 		bounce_status(r, status);
-		out_printf(o, "Status: %s\r\n", status);
+		bounce_out_printf(o, "Status: %s\r\n", status);
 		if (r->remote_mta != NULL && *r->remote_mta != '\0') {
-			t = clean_name(r->remote_mta, "");
-			out_printf(o, "Remote-MTA: dns; %s\r\n", t);
+			t = bounce_clean_name(r->remote_mta, "");
+			bounce_out_printf(o, "Remote-MTA: dns; %s\r\n", t);
 			free(t);
 		}
 		if (r->diagnostic != NULL && *r->diagnostic != '\0') {
-			t = clean_text(r->diagnostic);
+			t = bounce_clean_text(r->diagnostic);
 			/* RFC 3464 2.3.6: the type says whose code it is. */
 			v = xasprintf("%s; %s", is_reply(t) ? "smtp" :
 				      "X-Sendmx", t);
-			out_field(o, "Diagnostic-Code", v);
+			bounce_out_field(o, "Diagnostic-Code", v);
 			free(v);
 			free(t);
 		}
 		if (r->last_attempt > 0)
-			out_date_field(o, "Last-Attempt-Date", r->last_attempt);
+			bounce_out_date_field(o, "Last-Attempt-Date",
+					      r->last_attempt);
 		/* RFC 3464 2.3.9: only in delay reports. */
 		if (!r->failed && r->retry_until > 0)
-			out_date_field(o, "Will-Retry-Until", r->retry_until);
+			bounce_out_date_field(o, "Will-Retry-Until",
+					      r->retry_until);
 	}
 }
 
@@ -745,12 +497,12 @@ enum status bounce_write(int out_fd, const struct bounce_info *b,
 			goto out;
 		}
 		any_failed |= b->rcpts[i].failed;
-		text8 |= has_8bit(b->rcpts[i].addr) ||
+		text8 |= bounce_has_8bit(b->rcpts[i].addr) ||
 			 (b->rcpts[i].orcpt != NULL &&
-			  has_8bit(b->rcpts[i].orcpt));
+			  bounce_has_8bit(b->rcpts[i].orcpt));
 	}
-	host = clean_name(b->hostname, "localhost");
-	qid = clean_name(b->queue_id, "");
+	host = bounce_clean_name(b->hostname, "localhost");
+	qid = bounce_clean_name(b->queue_id, "");
 	if (strlen(qid) > 24)
 		qid[24] = '\0';    /* RFC 2046 5.1.1: boundaries <= 70 */
 	hdrs = b->ret == DSN_RET_HDRS ||
@@ -783,18 +535,20 @@ enum status bounce_write(int out_fd, const struct bounce_info *b,
 			hdrs, text8);
 	write_status_part(&o, b, host, boundary, text8);
 	if (orig_fd >= 0) {
-		out_printf(&o, "\r\n--%s\r\nContent-Description: %s\r\n"
-			   "Content-Type: %s\r\n%s\r\n", boundary,
-			   any_failed ? "Undelivered Message" : "Delayed Message",
-			   hdrs ? "text/rfc822-headers" : "message/rfc822",
-			   sc.eightbit ? "Content-Transfer-Encoding: 8bit\r\n" :
-			   "");
+		bounce_out_printf(&o, "\r\n--%s\r\nContent-Description: %s"
+				  "\r\nContent-Type: %s\r\n%s\r\n", boundary,
+				  any_failed ? "Undelivered Message" :
+				  "Delayed Message",
+				  hdrs ? "text/rfc822-headers" :
+				  "message/rfc822",
+				  sc.eightbit ?
+				  "Content-Transfer-Encoding: 8bit\r\n" : "");
 		copy_original(&o, orig_fd, sc.end);
 		if (!sc.ends_lf)
-			out_puts(&o, "\r\n");
+			bounce_out_puts(&o, "\r\n");
 	}
-	out_printf(&o, "\r\n--%s--\r\n", boundary);
-	out_flush(&o);
+	bounce_out_printf(&o, "\r\n--%s--\r\n", boundary);
+	bounce_out_flush(&o);
 	st = o.st;
 	if (st != ST_OK && err != NULL)
 		*err = o.err;

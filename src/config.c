@@ -60,6 +60,7 @@ static int parse_duration_opt(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 			      void *result);
 static int validate_positive(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_dns_servers(cfg_t *cfg, cfg_opt_t *opt);
+static int validate_domain_list(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_intervals(cfg_t *cfg, cfg_opt_t *opt);
 static void copy_delivery(cfg_t *cfg, struct config *c);
 static void copy_local(cfg_t *cfg, struct config *c);
@@ -238,6 +239,7 @@ static cfg_t *new_cfg(void)
 	cfg_set_validate_func(cfg, "submit_timeout", validate_positive_seconds);
 	cfg_set_validate_func(cfg, "queue_dir", validate_path);
 	cfg_set_validate_func(cfg, "dns_servers", validate_dns_servers);
+	cfg_set_validate_func(cfg, "local_domains", validate_domain_list);
 	cfg_set_validate_func(cfg, "aliases", validate_path);
 	cfg_set_validate_func(cfg, "mail_spool", validate_path);
 	cfg_set_validate_func(cfg, "sender_map", validate_path);
@@ -663,6 +665,20 @@ static int validate_dns_servers(cfg_t *cfg, cfg_opt_t *opt)
 		cfg_error(cfg, "dns_servers must list IP addresses, each with "
 			  "an optional port: \"127.0.0.1:5353, [::1]:53\"");
 		return -1;
+	}
+	return 0;
+}
+
+static int validate_domain_list(cfg_t *cfg, cfg_opt_t *opt)
+{
+	for (unsigned k = 0; k < cfg_opt_size(opt); k++) {
+		const char *d = cfg_opt_getnstr(opt, k);
+
+		if (d == NULL || !config_valid_hostname(d) || strchr(d, '@')) {
+			cfg_error(cfg, "%s must list domain names",
+				  cfg_opt_name(opt));
+			return -1;
+		}
 	}
 	return 0;
 }

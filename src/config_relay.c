@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "address.h"
 #include "config_int.h"
 #include "secret.h"
 #include "util.h"
@@ -150,6 +151,13 @@ static const char *section_problem(cfg_t *sec, enum section_kind kind)
 	const char *mechs = cfg_getstr(sec, "auth_mechanisms");
 	bool mx = cfg_getbool(sec, "mx") == cfg_true;
 
+	const char *rewrite = cfg_getstr(sec, "sender_rewrite");
+
+	if (rewrite && (has_control_chars(rewrite) ||
+			strchr(rewrite, '@') == NULL ||
+			!address_valid_mailbox(rewrite, 0)))
+		return "sender_rewrite must be an address like "
+		       "noreply@example.org";
 	if (mx && kind != SEC_ROUTE)
 		return "mx = true belongs in a route section";
 	if (mx) {

@@ -3,10 +3,10 @@
  * RFC 5321 5.1 order with their addresses, null MX (RFC 7505), implicit
  * MX, and the addresses of a single host (relay or route host).
  *
- * dns.c is the only user of <ares.h> (with mx.c, its pure half). All
- * waiting happens in the event loop (loop.h): c-ares sockets are watched
- * there and its retransmissions run off a loop timer. Nothing blocks; no
- * getaddrinfo()/gethostbyname().
+ * dns.c, dns_lookup.c and dns_addr.c are the only users of <ares.h>
+ * (with mx.c, their pure half). All waiting happens in the event loop
+ * (loop.h): c-ares sockets are watched there and its retransmissions run
+ * off a loop timer. Nothing blocks; no getaddrinfo()/gethostbyname().
  *
  * Callbacks never run inside dns_lookup_*(): a result, even one known at
  * once (an IP literal, a bad name), is handed over from loop_run().

@@ -74,6 +74,7 @@ static enum status add_target(const struct config *cfg,
 	case ALIAS_PIPE:
 	case ALIAS_FILE:
 	default:
+		/* (out NULL: only asking whether the target is refused.) */
 		err_set(err, "%s target \"%s%s\": pipe and file deliveries are "
 			"not supported by this version of sendmx",
 			t->kind == ALIAS_PIPE ? "pipe" : "file",
@@ -120,9 +121,15 @@ enum status expand_recipients(const struct config *cfg,
 		if (aliases_expand(al, r, cfg->allow_pipe_aliases,
 				   cfg->allow_file_aliases, is_local_cb,
 				   (void *)cfg, &t, &n, &e) == ST_OK) {
-			for (size_t k = 0; k < n; k++)
-				if (add_target(cfg, &t[k], out, &e) != ST_OK)
-					break;
+			/* All or nothing: a recipient refused for one target
+			 * must not have reached the others (a caller that
+			 * sends again after exit 69 would duplicate them). */
+			for (size_t k = 0; k < n && e.msg[0] == '\0'; k++)
+				if (t[k].kind == ALIAS_PIPE ||
+				    t[k].kind == ALIAS_FILE)
+					(void)add_target(cfg, &t[k], NULL, &e);
+			for (size_t k = 0; k < n && e.msg[0] == '\0'; k++)
+				(void)add_target(cfg, &t[k], out, &e);
 			aliases_free_targets(t, n);
 			if (e.msg[0] == '\0')
 				continue;

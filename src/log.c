@@ -44,7 +44,7 @@ void log_open(const char *log_file, bool use_syslog, const char *user)
 	if (log_file == NULL)
 		return;
 	sink.fd = open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-		       O_NOCTTY, 0640);
+		       O_NOCTTY, 0660);
 	if (sink.fd < 0)
 		/* Mail is not refused for a broken log: say so once. */
 		fprintf(stderr, "sendmx: cannot open log file %s: %s\n",

@@ -554,7 +554,7 @@ static enum status smtp_message(void *ctx, struct message *msg,
 	struct delivery d = { 0 };
 	struct buf failures;
 	char qid[QUEUE_ID_LEN + 1];
-	size_t nsent;
+	size_t nsent, nrefused = 0;
 	int data_fd = -1;
 	bool queued = false;
 	enum status st;
@@ -565,7 +565,7 @@ static enum status smtp_message(void *ctx, struct message *msg,
 		return ST_TEMPFAIL;
 	}
 	buf_init(&failures);
-	st = submit_expand(c->run, msg, qid, &nsent, err);
+	st = submit_expand(c->run, msg, qid, &nrefused, err);
 	if (st != ST_OK) {
 		log_error(qid, "refused: %s", err->msg);
 		goto out;
@@ -589,6 +589,15 @@ static enum status smtp_message(void *ctx, struct message *msg,
 		st = deliver_fold(&d);
 	}
 	nsent = submit_report_failures(&d, NULL, &failures);
+	/* Recipients that alias expansion refused were accepted at RCPT:
+	 * the reply after DATA must not say all went well. */
+	if (nrefused > 0) {
+		buf_appendf(&failures, "%zu recipient%s refused by alias "
+			    "expansion (see the log)", nrefused,
+			    nrefused == 1 ? "" : "s");
+		if (st == ST_OK)
+			st = ST_PERMFAIL;
+	}
 	/* Cut to fit: the reply line is bounded anyway, and the log has
 	 * a line for every recipient. One reply covers them all, so it
 	 * says when some did get the message. */

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 #include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,6 +132,7 @@ static void run_ids(const struct config *cfg, struct queue *q,
 		    size_t first, struct qrun_stats *stats)
 {
 	long long now = (long long)time(NULL);
+	size_t *locked = xcalloc(n ? n : 1, sizeof *locked), nlocked = 0;
 	struct err e;
 
 	run_loop = loop_new();
@@ -168,10 +171,27 @@ static void run_ids(const struct config *cfg, struct queue *q,
 		qctl_free(&c);
 		if (!pick)
 			continue;
-		if (queue_lock(q, ids[k], &fd, &e) != ST_OK)
-			continue;   /* another runner has it, or it is gone */
+		if (queue_lock(q, ids[k], &fd, &e) != ST_OK) {
+			/* Another runner has it, or one that was just killed
+			 * still does: a second look at the end. */
+			locked[nlocked++] = k;
+			continue;
+		}
 		qrun_message(cfg, q, ids[k], fd, o->transcript, stats);
 	}
+	if (nlocked > 0) {
+		struct timespec pause = { 0, 100 * 1000000L };
+
+		nanosleep(&pause, NULL);
+		for (size_t j = 0; j < nlocked; j++) {
+			int fd;
+
+			if (queue_lock(q, ids[locked[j]], &fd, &e) == ST_OK)
+				qrun_message(cfg, q, ids[locked[j]], fd,
+					     o->transcript, stats);
+		}
+	}
+	free(locked);
 	dns_free(run_dns);
 	loop_free(run_loop);
 	run_dns = NULL;
@@ -187,6 +207,7 @@ static void run_workers(const struct config *cfg, struct queue *q,
 			struct qrun_stats *stats)
 {
 	size_t w = (size_t)o->workers < n ? (size_t)o->workers : n;
+	pid_t parent = getpid();
 	pid_t *pids = xcalloc(w, sizeof *pids);
 	int *fds = xcalloc(w, sizeof *fds);
 
@@ -204,6 +225,12 @@ static void run_workers(const struct config *cfg, struct queue *q,
 		if (pids[k] == 0) {
 			struct qrun_stats mine = { 0 };
 
+			/* Killing the run (kill -9 of sendmx -q) kills its
+			 * workers: none goes on holding locks behind the
+			 * back of the next run. */
+			(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(1);
 			close(p[0]);
 			run_ids(cfg, q, o, ids, n, k * n / w, &mine);
 			if (write(p[1], &mine, sizeof mine) < 0)

@@ -157,8 +157,9 @@ char *rewrite_envelope_sender(const struct rewrite *r, const char *sender)
 {
 	if (r == NULL || sender == NULL || *sender == '\0')
 		return NULL;   /* a bounce keeps its null sender */
-	if (r->forced)
-		return xstrdup(r->forced);
+	/* sender_rewrite is not applied here: routing (sender_route), the
+	 * Return-Path of local mail and the queue keep the real sender; the
+	 * hop that has it sets MAIL FROM (deliver.c). */
 	return rewrite_address(r, sender);
 }
 

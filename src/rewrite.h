@@ -2,10 +2,12 @@
  * rewrite.h - how local senders look to the world (issue: local
  * recipients): a sender_map file ("name  address" lines, like Postfix's
  * generic map), masquerade_domain (bare names and user@hostname become
- * user@masquerade_domain), and the relay's sender_rewrite (envelope
- * sender and From forced to one address, the original From kept in
- * Reply-To unless there is one). Applied to the envelope sender and to
- * the From, Sender and Reply-To fields at intake.
+ * user@masquerade_domain), and the relay's sender_rewrite (From forced
+ * to one address, the original From kept in Reply-To unless there is
+ * one). The map and masquerading apply to the envelope sender and to the
+ * From, Sender and Reply-To fields at intake; sender_rewrite's envelope
+ * part is MAIL FROM of the hop that has it (deliver.c), so that routing
+ * and local mailboxes see the real sender.
  */
 #ifndef SENDMX_REWRITE_H
 #define SENDMX_REWRITE_H
@@ -27,8 +29,8 @@ void rewrite_free(struct rewrite *r);
  * when it stays. The null sender never changes. */
 char *rewrite_address(const struct rewrite *r, const char *addr);
 
-/* The envelope sender after the rules and sender_rewrite (allocated, or
- * NULL when it stays). */
+/* The envelope sender after sender_map and masquerade_domain
+ * (allocated, or NULL when it stays). */
 char *rewrite_envelope_sender(const struct rewrite *r, const char *sender);
 
 /* Rewrites From, Sender and Reply-To in h; applies sender_rewrite to

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net.h"      /* NET_MAX_LINE */
 #include "reply.h"
 #include "session.h"
 #include "util.h"
@@ -449,9 +448,9 @@ static enum io read_reply(struct session *s)
 			enum io r;
 
 			/* The line may end in CR, its LF still to come. */
-			if (avail > NET_MAX_LINE + 1) {
+			if (avail > SESSION_MAX_LINE + 1) {
 				err_set(&s->err, "reply line too long (more "
-					"than %d bytes)", NET_MAX_LINE);
+					"than %d bytes)", SESSION_MAX_LINE);
 				return IO_FAIL;
 			}
 			r = fill_in(s);
@@ -463,9 +462,9 @@ static enum io read_reply(struct session *s)
 		s->in_off += len + 1;
 		if (len > 0 && start[len - 1] == '\r')
 			len--;
-		if (len > NET_MAX_LINE) {
+		if (len > SESSION_MAX_LINE) {
 			err_set(&s->err, "reply line too long (more than %d "
-				"bytes)", NET_MAX_LINE);
+				"bytes)", SESSION_MAX_LINE);
 			return IO_FAIL;
 		}
 		show_line(s, start, len);

@@ -20,6 +20,10 @@
 #include "smtp.h"
 #include "tls.h"
 
+/* The longest reply line accepted from a peer, CR LF not counted
+ * (RFC 5321 4.5.3.1.5 allows 512; some servers send more). */
+#define SESSION_MAX_LINE 4096
+
 struct session;
 
 struct session_params {

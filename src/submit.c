@@ -228,9 +228,18 @@ void submit_print_refusals(const struct buf *refusals)
 const char *submit_verify_sender(const struct run *run)
 {
 	static char buf[512];
+	char *r;
 
 	if (run->inv->sender)
-		return run->inv->sender;
-	snprintf(buf, sizeof buf, "%s@%s", run->login, run->cfg->hostname);
+		snprintf(buf, sizeof buf, "%s", run->inv->sender);
+	else
+		snprintf(buf, sizeof buf, "%s@%s", run->login,
+			 run->cfg->hostname);
+	/* As intake would make it: sender_map, masquerade_domain. */
+	r = rewrite_envelope_sender(run->rewrite, buf);
+	if (r) {
+		snprintf(buf, sizeof buf, "%s", r);
+		free(r);
+	}
 	return buf;
 }

@@ -322,6 +322,10 @@ static void test_delivery_errors(void **state)
 		     "the title must be");
 	expect_error("relay { host = \"a\" mx = true }\n", 0644,
 		     "mx = true belongs in a route section");
+	expect_error("relay { host = \"a\" sender_rewrite = \"bad address\" }\n",
+		     0644, "sender_rewrite must be an address");
+	expect_error("local_domains = {\"a b\"}\n", 0644,
+		     "local_domains must list domain names");
 }
 
 static void test_relay_defaults(void **state)

@@ -7,8 +7,8 @@
  * connect at once: no readiness races. The server appends every byte it
  * receives to a record file, which the test compares with what the
  * session should have sent once the server has exited. Teardown kills
- * and reaps whatever is left. The STARTTLS tests use a self-signed
- * certificate made once per run with openssl(1), as test_net does.
+ * and reaps whatever is left. The TLS tests (STARTTLS and implicit) use
+ * a self-signed certificate made once per run with openssl(1).
  */
 #include "ac_config.h"
 
@@ -36,7 +36,6 @@
 #include <openssl/ssl.h>
 
 #include "loop.h"
-#include "net.h"
 #include "session.h"
 #include "util.h"
 
@@ -192,6 +191,7 @@ static char *slurp(const char *path)
 	assert_true(fd >= 0);
 	buf_init(&b);
 	buf_reserve(&b, 0);
+	b.data[0] = '\0';      /* an empty file is "" */
 	while ((n = read(fd, chunk, sizeof chunk)) > 0)
 		buf_append(&b, chunk, (size_t)n);
 	close(fd);
@@ -593,16 +593,32 @@ static void serve_silent(int fd)
 	srv_drain(fd);
 }
 
-static void test_reply_timeout(void **state)
+/* A multi-line greeting trickling in, a line every 300 ms; the server
+ * ends when the client has gone. */
+static void serve_trickle(int fd)
+{
+	static const char more[] = "220-still greeting\r\n";
+
+	srv_send(fd, "220-mx.test\r\n");
+	for (int i = 0; i < 20; i++) {
+		usleep(300 * 1000);
+		if (send(fd, more, sizeof more - 1, MSG_NOSIGNAL) < 0)
+			_exit(0);
+	}
+	srv_drain(fd);
+}
+
+/* fn never completes the greeting: the session gives up after its
+ * reply timeout of 1 s. */
+static void run_greeting_timeout(serve_fn fn)
 {
 	struct loop *l = loop_new();
 	struct result res = { 0 };
 	long long t0;
 	char *want;
 
-	(void)state;
 	make_spool(BODY);
-	start_server(&srv[0], serve_silent);
+	start_server(&srv[0], fn);
 	res.free_in_done = true;
 	t0 = now_ms();
 	start(l, &srv[0], two_rcpts, 1, &res, 1);
@@ -620,13 +636,27 @@ static void test_reply_timeout(void **state)
 	loop_free(l);
 }
 
+static void test_reply_timeout(void **state)
+{
+	(void)state;
+	run_greeting_timeout(serve_silent);
+}
+
+/* The reply timeout is for the whole reply: lines that keep coming do
+ * not extend it. */
+static void test_reply_deadline(void **state)
+{
+	(void)state;
+	run_greeting_timeout(serve_trickle);
+}
+
 static void serve_long_line(int fd)
 {
-	char *b = xmalloc(NET_MAX_LINE + 16);
+	char *b = xmalloc(SESSION_MAX_LINE + 16);
 
 	memcpy(b, "220 ", 4);
-	memset(b + 4, 'x', NET_MAX_LINE + 1 - 4);
-	memcpy(b + NET_MAX_LINE + 1, "\r\n", 3);
+	memset(b + 4, 'x', SESSION_MAX_LINE + 1 - 4);
+	memcpy(b + SESSION_MAX_LINE + 1, "\r\n", 3);
 	srv_send(fd, b);
 	free(b);
 	srv_drain(fd);
@@ -660,7 +690,7 @@ static void run_too_long(serve_fn fn)
 	assert_int_equal(res.st[0], ST_TEMPFAIL);
 	assert_int_equal(res.st[1], ST_TEMPFAIL);
 	want = xasprintf("%s at greeting: reply line too long (more than %d "
-			 "bytes)", srv[0].peer, NET_MAX_LINE);
+			 "bytes)", srv[0].peer, SESSION_MAX_LINE);
 	assert_string_equal(res.reply[0], want);
 	free(want);
 	loop_free(l);
@@ -674,15 +704,15 @@ static void test_line_too_long(void **state)
 	run_too_long(serve_endless_line);
 }
 
-/* A greeting line of exactly NET_MAX_LINE bytes (CRLF not counted);
+/* A greeting line of exactly SESSION_MAX_LINE bytes (CRLF not counted);
  * split_crlf: its LF comes in a later read than its CR. */
 static void send_max_line(int fd, bool split_crlf)
 {
-	char *b = xmalloc(NET_MAX_LINE + 16);
+	char *b = xmalloc(SESSION_MAX_LINE + 16);
 
 	memcpy(b, "220 ", 4);
-	memset(b + 4, 'z', NET_MAX_LINE - 4);
-	strcpy(b + NET_MAX_LINE, split_crlf ? "\r" : "\r\n");
+	memset(b + 4, 'z', SESSION_MAX_LINE - 4);
+	strcpy(b + SESSION_MAX_LINE, split_crlf ? "\r" : "\r\n");
 	srv_send(fd, b);
 	free(b);
 	if (split_crlf) {
@@ -732,7 +762,7 @@ static void run_max_line(serve_fn fn)
 	loop_free(l);
 }
 
-/* Exactly NET_MAX_LINE bytes is a line we accept. */
+/* Exactly SESSION_MAX_LINE bytes is a line we accept. */
 static void test_line_limit_exact(void **state)
 {
 	(void)state;
@@ -744,8 +774,9 @@ static void test_line_limit_exact(void **state)
  * 4096-byte greeting line, but its LF arrives in a later read than its
  * CR. Expected: accepted as above ("... at EHLO: 451 4.7.1 go away").
  * Got: "... at greeting: reply line too long (more than 4096 bytes)":
- * read_reply() (session.c) refuses a partial line once avail >
- * NET_MAX_LINE, which counts the CR; net.c allows NET_MAX_LINE + 1.
+ * read_reply() (session.c) refused a partial line once avail >
+ * SESSION_MAX_LINE, which counts the CR; the line may be
+ * SESSION_MAX_LINE + 1 bytes before its LF.
  */
 static void test_line_limit_cr_split(void **state)
 {
@@ -973,8 +1004,18 @@ static void serve_starttls_no_handshake(int fd)
 	_exit(0);
 }
 
-static void run_opportunistic(serve_fn fn, struct result *res,
-			      bool *tls_failed, char **tr)
+/* How a TLS test session talks to its server. */
+struct tls_case {
+	enum tls_mode mode;
+	struct tls_params tls;
+	int connect_timeout_ms;    /* 0: params()'s */
+	const char *body;          /* NULL: BODY */
+};
+
+/* One session to a server running fn, as tc says, for one recipient;
+ * res, whether TLS failed, and the transcript (caller frees). */
+static void run_tls(serve_fn fn, const struct tls_case *tc,
+		    struct result *res, bool *tls_failed, char **tr)
 {
 	struct loop *l = loop_new();
 	struct session_params p;
@@ -982,21 +1023,32 @@ static void run_opportunistic(serve_fn fn, struct result *res,
 	struct session *s;
 	size_t trlen = 0;
 
-	make_spool(BODY);
+	make_spool(tc->body ? tc->body : BODY);
 	start_server(&srv[0], fn);
 	params(&p, &sin, l, &srv[0], two_rcpts, 1, res, 5);
-	p.smtp.tls = TLS_OPPORTUNISTIC;
-	p.tls.servername = "localhost";
-	p.tls.verify = false;
+	p.smtp.tls = tc->mode;
+	p.tls = tc->tls;
+	if (tc->connect_timeout_ms > 0)
+		p.connect_timeout_ms = tc->connect_timeout_ms;
 	p.transcript = open_memstream(tr, &trlen);
 	assert_non_null(p.transcript);
 	s = session_start(&p);
-	assert_true(loop_run(l, now_ms() + 10000));
+	assert_true(loop_run(l, now_ms() + 20000));
 	assert_int_equal(res->done, 1);
 	*tls_failed = session_tls_failed(s);
 	session_free(s);
 	fclose(p.transcript);
 	loop_free(l);
+}
+
+static void run_opportunistic(serve_fn fn, struct result *res,
+			      bool *tls_failed, char **tr)
+{
+	static const struct tls_case opportunistic = {
+		TLS_OPPORTUNISTIC, { "localhost", false, NULL, NULL }, 0, NULL
+	};
+
+	run_tls(fn, &opportunistic, res, tls_failed, tr);
 }
 
 static void test_starttls_offered(void **state)
@@ -1072,6 +1124,332 @@ static void test_starttls_failures(void **state)
 	free(tr);
 }
 
+/* ---- implicit TLS, certificates, hostile peers ---------------------------- */
+
+/* After the EHLO reply: one pipelined transaction, queued with reply,
+ * then QUIT. */
+static void srv_txn(int fd, const char *reply)
+{
+	srv_lines(fd, 3);
+	srv_send(fd, "250 ok\r\n250 ok\r\n354 go\r\n");
+	srv_until_dot(fd);
+	srv_send(fd, reply);
+	srv_lines(fd, 1);
+	srv_send(fd, "221 bye\r\n");
+	srv_drain(fd);
+}
+
+/* RFC 8314: TLS from the first byte. The greeting's two lines go out in
+ * one record: the second is decrypted before it is read. */
+static void serve_implicit(int fd)
+{
+	srv_starttls(fd);
+	srv_send(fd, "220-mx.test\r\n220 ready\r\n");
+	srv_lines(fd, 1);
+	srv_send(fd, "250-mx.test\r\n250 PIPELINING\r\n");
+	srv_txn(fd, "250 queued over TLS\r\n");
+}
+
+/* The handshake (a client that gives up ends the server), then silence. */
+static void serve_implicit_silent(int fd)
+{
+	srv_starttls(fd);
+	srv_drain(fd);
+}
+
+#define TXN_RECORD "EHLO " HELO "\r\nMAIL FROM:<" SENDER ">\r\n" \
+	"RCPT TO:<a@example.net>\r\nDATA\r\n"
+
+static void test_implicit_tls(void **state)
+{
+	static const struct tls_case tc = {
+		TLS_IMPLICIT, { "localhost", false, NULL, NULL }, 0, NULL
+	};
+	struct result res = { 0 };
+	bool tls_failed;
+	char *tr = NULL, *got;
+
+	(void)state;
+	run_tls(serve_implicit, &tc, &res, &tls_failed, &tr);
+	assert_int_equal(res.st[0], ST_OK);
+	assert_string_equal(res.reply[0], "250 queued over TLS");
+	assert_true(res.greeted);
+	assert_false(tls_failed);
+	/* The handshake comes first, and verify = false says so. */
+	check_contains(tr, "sendmx: TLS: TLSv1.");
+	check_contains(tr, ", not verified\n<<< 220-mx.test\n<<< 220 ready\n"
+		       ">>> EHLO " HELO "\n");
+	free(tr);
+	assert_int_equal(reap(&srv[0]), 0);
+	got = slurp(srv[0].record);
+	assert_string_equal(got, TXN_RECORD STUFFED "QUIT\r\n");
+	free(got);
+}
+
+/* The self-signed certificate verifies with itself as ca_file. */
+static void test_tls_verify_ca_file(void **state)
+{
+	struct tls_case tc = {
+		TLS_IMPLICIT, { "localhost", true, NULL, NULL }, 0, NULL
+	};
+	struct result res = { 0 };
+	bool tls_failed;
+	char *tr = NULL;
+
+	(void)state;
+	tc.tls.ca_file = cert_file;
+	run_tls(serve_implicit, &tc, &res, &tls_failed, &tr);
+	assert_int_equal(res.st[0], ST_OK);
+	assert_string_equal(res.reply[0], "250 queued over TLS");
+	assert_false(tls_failed);
+	check_contains(tr, ", verified\n");
+	assert_null(strstr(tr, "not verified"));
+	free(tr);
+}
+
+/* verify = true against the self-signed server, and it fails: at TLS,
+ * before any greeting, with want (and also, unless NULL) in the reply;
+ * nothing reaches the server as data. (The reply names the peer twice,
+ * "peer at greeting: peer at TLS: ...": hence contains, not equal.) */
+static void expect_verify_failure(const char *servername, const char *ca_file,
+				  const char *want, const char *also)
+{
+	const struct tls_case tc = {
+		TLS_IMPLICIT, { servername, true, ca_file, NULL }, 0, NULL
+	};
+	struct result res = { 0 };
+	struct stat st;
+	bool tls_failed;
+	char *tr = NULL, *prefix;
+
+	run_tls(serve_implicit_silent, &tc, &res, &tls_failed, &tr);
+	assert_int_equal(res.st[0], ST_TEMPFAIL);
+	assert_false(res.greeted);
+	assert_true(tls_failed);
+	prefix = xasprintf("%s at TLS: %s", srv[0].peer, want);
+	check_contains(res.reply[0], prefix);
+	free(prefix);
+	if (also != NULL)
+		check_contains(res.reply[0], also);
+	assert_null(strstr(tr, "sendmx: TLS: "));
+	free(tr);
+	assert_int_equal(reap(&srv[0]), 0);
+	assert_int_equal(stat(srv[0].record, &st), 0);
+	assert_int_equal(st.st_size, 0);
+}
+
+/* The system store does not know a self-signed certificate. */
+static void test_tls_verify_system_cas(void **state)
+{
+	(void)state;
+	expect_verify_failure("localhost", NULL, "certificate verification "
+			      "failed for localhost: ", NULL);
+}
+
+static void test_tls_verify_wrong_host(void **state)
+{
+	(void)state;
+	expect_verify_failure("wronghost", cert_file, "certificate "
+			      "verification failed for wronghost: ",
+			      "mismatch");
+}
+
+/* An IP literal is checked against the certificate's IP addresses,
+ * which this one has none of (its CN is localhost). */
+static void test_tls_verify_ip_literal(void **state)
+{
+	(void)state;
+	expect_verify_failure("127.0.0.1", cert_file, "certificate "
+			      "verification failed for 127.0.0.1: ",
+			      "mismatch");
+}
+
+static void test_tls_bad_ca_file(void **state)
+{
+	(void)state;
+	expect_verify_failure("localhost", "/nonexistent/ca.pem", "cannot load "
+			      "CA certificates from /nonexistent/ca.pem", NULL);
+}
+
+/* The TLS handshake runs within the connect timeout. */
+static void test_tls_handshake_timeout(void **state)
+{
+	static const struct tls_case tc = {
+		TLS_IMPLICIT, { "localhost", false, NULL, NULL }, 1000, NULL
+	};
+	struct result res = { 0 };
+	bool tls_failed;
+	char *tr = NULL, *want;
+	long long t0 = now_ms();
+
+	(void)state;
+	/* The server never answers the ClientHello. */
+	run_tls(serve_silent, &tc, &res, &tls_failed, &tr);
+	assert_true(res.at - t0 >= 1000);
+	assert_true(res.at - t0 < 3000);
+	assert_false(res.greeted);
+	assert_int_equal(res.st[0], ST_TEMPFAIL);
+	want = xasprintf("%s at ", srv[0].peer);
+	assert_true(strncmp(res.reply[0], want, strlen(want)) == 0);
+	free(want);
+	check_contains(res.reply[0], ": timed out after 1 s");
+	assert_null(strstr(tr, "sendmx: TLS: "));
+	free(tr);
+}
+
+/* A megabyte over TLS: partial writes, and WANT_WRITE while the server
+ * is slow to read; every byte arrives, in order. */
+static void test_tls_big_body(void **state)
+{
+	struct tls_case tc = {
+		TLS_IMPLICIT, { "localhost", false, NULL, NULL }, 0, NULL
+	};
+	struct result res = { 0 };
+	struct buf body;
+	bool tls_failed;
+	char *tr = NULL, *got, *want;
+
+	(void)state;
+	buf_init(&body);
+	while (body.len < (1 << 20)) {
+		char line[96];
+
+		snprintf(line, sizeof line, "%08zu %s\r\n", body.len,
+			 "the quick brown fox jumps over the lazy dog");
+		buf_appends(&body, line);
+	}
+	tc.body = body.data;
+	run_tls(serve_implicit, &tc, &res, &tls_failed, &tr);
+	assert_int_equal(res.st[0], ST_OK);
+	assert_string_equal(res.reply[0], "250 queued over TLS");
+	free(tr);
+	assert_int_equal(reap(&srv[0]), 0);
+	got = slurp(srv[0].record);
+	want = xasprintf(TXN_RECORD "%s.\r\nQUIT\r\n", body.data);
+	assert_int_equal(strlen(got), strlen(want));
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	buf_free(&body);
+}
+
+/* Takes MAIL, RCPT and DATA one at a time, says 354, reads a little of
+ * the body and hangs up on the rest (without close_notify when TLS is
+ * on): a reset. With its small receive buffer, a body bigger than the
+ * client's largest send buffer (tcp_wmem: 4 MiB) is still being written
+ * then. */
+static void srv_hang_up_in_body(int fd)
+{
+	srv_send(fd, "220 mx.test\r\n");
+	srv_lines(fd, 1);
+	srv_send(fd, "250 mx.test\r\n");
+	srv_lines(fd, 1);
+	srv_send(fd, "250 ok\r\n");
+	srv_lines(fd, 1);
+	srv_send(fd, "250 ok\r\n");
+	srv_lines(fd, 1);
+	srv_send(fd, "354 go\r\n");
+	srv_lines(fd, 100);
+	close(fd);
+	_exit(0);
+}
+
+static void small_rcvbuf(int fd)
+{
+	int small = 4096;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) != 0)
+		_exit(5);
+}
+
+static void serve_hang_up_in_body(int fd)
+{
+	small_rcvbuf(fd);
+	srv_hang_up_in_body(fd);
+}
+
+static void serve_tls_hang_up_in_body(int fd)
+{
+	small_rcvbuf(fd);
+	srv_starttls(fd);
+	srv_hang_up_in_body(fd);
+}
+
+/* Writing the body to a peer that has gone is an error for the session
+ * (MSG_NOSIGNAL; OpenSSL's writes with SIGPIPE blocked), never a
+ * SIGPIPE that would kill the whole program. */
+static void expect_write_error(serve_fn fn, enum tls_mode mode,
+			       const char *want)
+{
+	struct tls_case tc = {
+		mode, { "localhost", false, NULL, NULL }, 0, NULL
+	};
+	struct result res = { 0 };
+	struct buf body;
+	bool tls_failed;
+	char *tr = NULL;
+
+	buf_init(&body);
+	while (body.len < (16 << 20))
+		buf_appends(&body, "all work and no play makes jack a dull "
+			    "boy\r\n");
+	tc.body = body.data;
+	run_tls(fn, &tc, &res, &tls_failed, &tr);
+	assert_int_equal(res.st[0], ST_TEMPFAIL);
+	assert_true(res.greeted);
+	check_contains(res.reply[0], want);
+	free(tr);
+	buf_free(&body);
+}
+
+static void test_write_to_closed_peer(void **state)
+{
+	(void)state;
+	expect_write_error(serve_hang_up_in_body, TLS_NONE, "write error: ");
+}
+
+static void test_tls_write_to_closed_peer(void **state)
+{
+	(void)state;
+	expect_write_error(serve_tls_hang_up_in_body, TLS_IMPLICIT,
+			   "TLS write error: ");
+}
+
+/* Line ends as servers send them: LF alone, and a line split over two
+ * reads (the server pauses mid-line). */
+static void serve_line_ends(int fd)
+{
+	srv_send(fd, "220 mx.test\n");
+	srv_lines(fd, 1);
+	srv_send(fd, "250-mx.te");
+	usleep(200 * 1000);
+	srv_send(fd, "st\r\n250 PIPELINING\n");
+	srv_txn(fd, "250 queued\n");
+}
+
+static void test_line_ends(void **state)
+{
+	static const struct tls_case plain = {
+		TLS_NONE, { NULL, false, NULL, NULL }, 0, NULL
+	};
+	struct result res = { 0 };
+	bool tls_failed;
+	char *tr = NULL, *got;
+
+	(void)state;
+	run_tls(serve_line_ends, &plain, &res, &tls_failed, &tr);
+	assert_int_equal(res.st[0], ST_OK);
+	assert_string_equal(res.reply[0], "250 queued");
+	check_contains(tr, "<<< 220 mx.test\n>>> EHLO " HELO "\n"
+		       "<<< 250-mx.test\n<<< 250 PIPELINING\n");
+	free(tr);
+	/* PIPELINING was seen across the split: one write for three. */
+	assert_int_equal(reap(&srv[0]), 0);
+	got = slurp(srv[0].record);
+	assert_string_equal(got, TXN_RECORD STUFFED "QUIT\r\n");
+	free(got);
+}
+
 /* ---- set-up ---------------------------------------------------------------- */
 
 static int make_cert(void **state)
@@ -1118,6 +1496,19 @@ int main(void)
 		cmocka_unit_test_teardown(test_starttls_refused, teardown),
 		cmocka_unit_test_teardown(test_starttls_failures, teardown),
 		cmocka_unit_test_teardown(test_line_limit_cr_split, teardown),
+		cmocka_unit_test_teardown(test_implicit_tls, teardown),
+		cmocka_unit_test_teardown(test_tls_verify_ca_file, teardown),
+		cmocka_unit_test_teardown(test_tls_verify_system_cas, teardown),
+		cmocka_unit_test_teardown(test_tls_verify_wrong_host, teardown),
+		cmocka_unit_test_teardown(test_tls_verify_ip_literal, teardown),
+		cmocka_unit_test_teardown(test_tls_bad_ca_file, teardown),
+		cmocka_unit_test_teardown(test_tls_handshake_timeout, teardown),
+		cmocka_unit_test_teardown(test_tls_big_body, teardown),
+		cmocka_unit_test_teardown(test_write_to_closed_peer, teardown),
+		cmocka_unit_test_teardown(test_tls_write_to_closed_peer,
+					  teardown),
+		cmocka_unit_test_teardown(test_line_ends, teardown),
+		cmocka_unit_test_teardown(test_reply_deadline, teardown),
 	};
 	return cmocka_run_group_tests(tests, make_cert, remove_cert);
 }
