@@ -28,7 +28,7 @@
 #include "secret.h"
 #include "util.h"
 
-/* Seconds become int milliseconds (net.c, smtp.c); more would overflow. */
+/* Seconds become int milliseconds (session.c, smtp.c); more would overflow. */
 #define SECONDS_MAX (INT_MAX / 1000)
 
 struct parse_ctx *config_current_ctx;

@@ -5,8 +5,9 @@
  *
  * Pure: no I/O, no clock, no global state. Randomness comes from a
  * function the caller passes in, so tests (and a fuzzer) are
- * deterministic. dns.c is the only other user; the c-ares parser used
- * here is part of the dns module's one library.
+ * deterministic. The dns files (dns.c, dns_lookup.c, dns_addr.c) are
+ * the only other users of the c-ares parser used here: one module, one
+ * library.
  */
 #ifndef SENDMX_MX_H
 #define SENDMX_MX_H

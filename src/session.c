@@ -178,6 +178,20 @@ static void step(struct session *s)
 		    s->phase != P_RUN) {
 			err_set(&s->err, "timed out after %d s",
 				(s->p.connect_timeout_ms + 999) / 1000);
+			/* A stalled handshake is a TLS failure too:
+			 * opportunistic TLS may retry without it. */
+			if (s->phase == P_TLS) {
+				s->tls_failed = true;
+				err_set(&s->err, "TLS handshake timed out after "
+					"%d s", (s->p.connect_timeout_ms + 999) /
+						       1000);
+				if (s->tls_implicit_pending)
+					smtp_on_tls_error(s->smtp, s->err.msg);
+				else
+					smtp_on_tls(s->smtp, false, s->err.msg);
+				s->phase = P_DONE;
+				continue;
+			}
 			io_failed(s, NULL);
 			continue;
 		}
@@ -291,11 +305,7 @@ static enum io do_tls(struct session *s)
 	if (s->tls_implicit_pending) {
 		s->tls_implicit_pending = false;
 		if (r != 1) {
-			char *m = xasprintf("%s at TLS: %s", s->peer,
-					    s->err.msg);
-
-			smtp_on_io_error(s->smtp, m);
-			free(m);
+			smtp_on_tls_error(s->smtp, s->err.msg);
 			s->phase = P_DONE;
 			return IO_FAIL;
 		}

@@ -384,6 +384,12 @@ void smtp_on_connect_error(struct smtp_session *s, const char *error)
 	smtp_on_io_error(s, error);
 }
 
+void smtp_on_tls_error(struct smtp_session *s, const char *error)
+{
+	s->stage = STAGE_TLS;
+	smtp_on_io_error(s, error);
+}
+
 /* RFC 5321 4.5.3.2: initial 220 5 min, MAIL 5, RCPT 5, DATA initiation
  * 2, data block 3, final "." 10 min. It names no value for EHLO, AUTH,
  * STARTTLS or QUIT; 5 min, like MAIL, is the common choice. */

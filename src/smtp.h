@@ -88,9 +88,11 @@ void smtp_body_done(struct smtp_session *s);
  * recipient not yet final becomes TEMPFAIL with this message. */
 void smtp_on_io_error(struct smtp_session *s, const char *error);
 
-/* The connection could not be made: every recipient becomes TEMPFAIL
- * with "peer at connect: error". */
+/* The connection could not be made, or its implicit TLS failed: every
+ * recipient becomes TEMPFAIL with "peer at connect: error" or "peer at
+ * TLS: error". */
 void smtp_on_connect_error(struct smtp_session *s, const char *error);
+void smtp_on_tls_error(struct smtp_session *s, const char *error);
 
 /* Milliseconds to wait for the reply being awaited now (RFC 5321
  * 4.5.3.2, or timeout_s), for the driver's deadline. */

@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,8 +129,8 @@ static SSL_CTX *new_ctx(const struct tls_params *p, struct err *err)
 	 * that closes without close_notify cannot truncate anything
 	 * unnoticed; report it as a plain close. */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	/* Retries after WANT_WRITE pass the same bytes from net.c, but the
-	 * buffer may be a different copy. */
+	/* Retries after WANT_WRITE pass the same bytes (session.c), but
+	 * from a buffer that may have moved. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (!p->verify) {
@@ -272,41 +271,6 @@ int tls_continue(struct tls *t, struct err *err)
 	return -1;
 }
 
-enum status tls_handshake(int fd, const struct tls_params *p, int timeout_ms,
-			  struct tls **out, struct err *err)
-{
-	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-	struct tls *t;
-	int r, w;
-
-	*out = NULL;
-	if (tls_begin(fd, p, &t, err) != ST_OK)
-		return ST_TEMPFAIL;
-	while ((r = tls_continue(t, err)) == -2) {
-		w = poll_fd(fd, t->want_write ? POLLOUT : POLLIN, deadline);
-		if (w == 0) {
-			ERR_clear_error();
-			err_set(err, "TLS handshake with %s timed out after "
-				"%.*f s", p->servername ? p->servername : "peer",
-				timeout_ms % 1000 ? 1 : 0, timeout_ms / 1000.0);
-			break;
-		}
-		if (w < 0) {
-			err_set(err, "TLS handshake with %s failed: %s",
-				p->servername ? p->servername : "peer",
-				strerror(errno));
-			break;
-		}
-	}
-	if (r != 1) {
-		t->failed = true;
-		tls_close(t);
-		return ST_TEMPFAIL;
-	}
-	*out = t;
-	return ST_OK;
-}
-
 /* Maps an SSL_read/SSL_write result to the tls.h convention. */
 static ssize_t io_result(struct tls *t, int r, const char *what,
 			 struct err *err)
@@ -370,11 +334,6 @@ ssize_t tls_write(struct tls *t, const void *p, size_t n, struct err *err)
 bool tls_wants_write(const struct tls *t)
 {
 	return t->want_write;
-}
-
-bool tls_pending(const struct tls *t)
-{
-	return SSL_pending(t->ssl) > 0;
 }
 
 const char *tls_describe(const struct tls *t)

@@ -21,13 +21,7 @@ struct tls_params {
 
 struct tls;
 
-/* Handshake on fd within timeout_ms. ST_OK with *out, or ST_TEMPFAIL with
- * err ("certificate verify failed: self-signed certificate", "handshake
- * timed out", ...). */
-enum status tls_handshake(int fd, const struct tls_params *p, int timeout_ms,
-			  struct tls **out, struct err *err);
-
-/* The same handshake for an event loop, in steps: tls_begin sets it up
+/* The handshake, in steps for an event loop: tls_begin sets it up
  * (ST_OK with *out; ST_TEMPFAIL with err for a bad CA file and the like);
  * tls_continue advances it: 1 done, -2 would block (poll for
  * tls_wants_write ? POLLOUT : POLLIN and call again), -1 failed (err:
@@ -43,8 +37,6 @@ ssize_t tls_read(struct tls *t, void *p, size_t n, struct err *err);
 ssize_t tls_write(struct tls *t, const void *p, size_t n, struct err *err);
 /* After -2: does OpenSSL need the socket writable (true) or readable? */
 bool tls_wants_write(const struct tls *t);
-/* Bytes already decrypted and buffered inside OpenSSL. */
-bool tls_pending(const struct tls *t);
 
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384, verified" for logs. Static buffer per tls. */
 const char *tls_describe(const struct tls *t);

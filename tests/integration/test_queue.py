@@ -503,10 +503,12 @@ def test_odb_returns_at_once_and_delivers_in_background(t):
     r = t.sendmx(["-odb", "-v", "bob@example.org"], message(1), config=conf)
     took = time.monotonic() - start
     t.expect_exit(r, 0)
-    [qid] = t.queued_ids()
-    contains(r.err, "queued as %s" % qid, "stderr")
-    eq(srv.messages(), [], "messages when sendmx returned")
-    check(took < 1.0, "-odb took %.2fs" % took)
+    qid = re.search(r"queued as ([0-9A-F]+)", r.err).group(1)
+    if not harness.sendmx_is_wrapper():
+        # Only at full speed: under valgrind the child may finish first.
+        eq(t.queued_ids(), [qid], "queue when sendmx returned")
+        eq(srv.messages(), [], "messages when sendmx returned")
+        check(took < 1.0, "-odb took %.2fs" % took)
     m = wait_for("the background delivery", lambda: srv.messages())[0]
     eq(m.one_header("Message-ID"), "<qtest.1@example.org>", "delivered message")
     wait_for("the queue to empty", lambda: t.queued_ids() == [])
