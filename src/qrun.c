@@ -233,6 +233,8 @@ static void run_workers(const struct config *cfg, struct queue *q,
 				_exit(1);
 			close(p[0]);
 			run_ids(cfg, q, o, ids, n, k * n / w, &mine);
+			free(pids);
+			free(fds);
 			if (write(p[1], &mine, sizeof mine) < 0)
 				_exit(1);
 			/* A worker is a forked copy: it ends here, leaving

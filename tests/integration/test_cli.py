@@ -294,6 +294,8 @@ def test_closed_standard_descriptors(t):
     # Callers (cron jobs, daemons) may close 0-2. Without a log file the
     # spool file then became fd 2, and -v wrote its transcript into the
     # message while it was being sent: sendmx never finished.
+    if harness.sendmx_is_wrapper():
+        raise harness.Skip("valgrind itself takes the closed descriptors")
     srv = t.server()
     conf = t.config('hostname = "%s"\nsyslog = false\nqueue_dir = "%s"\n'
                     'relay {\n  host = "127.0.0.1"\n'

@@ -17,6 +17,8 @@ GROUP = "mail"
 
 
 def setgid_copy(t):
+    if harness.sendmx_is_wrapper():
+        raise harness.Skip("sendmx is a wrapper script (valgrind): a setgid copy means nothing")
     if os.getuid() != 0:
         raise harness.Skip("needs root to make a setgid copy and switch users")
     try:
