@@ -24,8 +24,10 @@ void smtp_hello_on_greeting(struct smtp_session *s,
 		send_hello(s, "EHLO");
 		return;
 	}
-	/* RFC 5321 3.1: a 554 greeting still expects QUIT. */
-	smtp_fail_reply(s, smtp_status_of(r), r);
+	/* RFC 5321 3.1: a 554 greeting still expects QUIT. It refuses
+	 * this client, not the message: temporary, so that the next MX
+	 * host or a later try gets it (Postfix: smtp_skip_5xx_greeting). */
+	smtp_fail_reply(s, ST_TEMPFAIL, r);
 	smtp_end_after(s, r);
 }
 

@@ -295,5 +295,18 @@ def test_mx_tls_required(t):
     eq(srvs["127.0.0.29"].messages(), [], "nothing sent over unverified TLS")
 
 
+def test_5xx_greeting_skips_to_next_mx(t):
+    srvs, port = servers_on(t, ["127.0.0.30", "127.0.0.31"],
+                            **{"127.0.0.30": {"greeting_reply": "554 5.7.1 go away"}})
+    dns = world(t, [mx("g.test", "mx1.g.test", 10), mx("g.test", "mx2.g.test", 20),
+                    a("mx1.g.test", "127.0.0.30"), a("mx2.g.test", "127.0.0.31")])
+    conf = mx_config(t, dns, port)
+    t.expect_exit(t.sendmx(["bob@g.test"], MSG, config=conf), 0)
+    eq(srvs["127.0.0.31"].only_message().rcpt_tos, ["bob@g.test"], "delivered by the second MX")
+    lines = log_lines(t, "bob@g.test")
+    contains(lines[0], "status=deferred", "first attempt")
+    contains(lines[0], "554 5.7.1 go away", "first attempt's reply")
+
+
 if __name__ == "__main__":
     harness.main()
