@@ -19,6 +19,7 @@
 #   SENDMX_DISTCHECK=0      skip `make distcheck`
 #   SENDMX_SANITIZERS=0     skip the second run of `make check` in an
 #                           ASan+UBSan build (./configure --enable-sanitizers)
+#   SENDMX_FUZZ=0           skip `make fuzz-smoke` (libFuzzer, 30 s a target)
 #   SENDMX_NO_APT=1         never call apt-get
 #   JOBS                    make parallelism (default 2)
 set -uo pipefail
@@ -29,7 +30,7 @@ jobs=${JOBS:-2}
 
 DEPS=(build-essential autoconf automake pkg-config libconfuse-dev libc-ares-dev
       libssl-dev libcmocka-dev python3 python3-aiosmtpd openssl php-cli
-      ca-certificates dnsmasq-base)
+      ca-certificates dnsmasq-base clang libclang-rt-dev)
 
 say() { printf 'check.sh: %s\n' "$*"; }
 
@@ -185,6 +186,20 @@ if [ "${SENDMX_SANITIZERS:-1}" != 0 ] &&
 		fail=$((fail + 1))
 	fi
 	cd "$root" || exit 1
+fi
+
+# libFuzzer smoke run (tests/fuzz): every saved crash input replayed,
+# then 30 s per target; counted as one test.
+if [ "${SENDMX_FUZZ:-1}" != 0 ]; then
+	fuzzdir=$root
+	[ -f "$root/_build-san/Makefile" ] && fuzzdir=$root/_build-san
+	say "make fuzz-smoke"
+	if FUZZ_PARALLEL=$jobs make -C "$fuzzdir" fuzz-smoke; then
+		pass=$((pass + 1))
+	else
+		say "fuzz-smoke failed: see $fuzzdir/fuzz/logs/"
+		fail=$((fail + 1))
+	fi
 fi
 
 cd "$root" || exit 1

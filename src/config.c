@@ -23,6 +23,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "conf_escape.h"
 #include "config_int.h"
 #include "secret.h"
@@ -61,6 +62,7 @@ static int parse_duration_opt(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 static int validate_positive(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_dns_servers(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_domain_list(cfg_t *cfg, cfg_opt_t *opt);
+static int validate_postmaster(cfg_t *cfg, cfg_opt_t *opt);
 static int validate_intervals(cfg_t *cfg, cfg_opt_t *opt);
 static void copy_delivery(cfg_t *cfg, struct config *c);
 static void copy_local(cfg_t *cfg, struct config *c);
@@ -240,6 +242,7 @@ static cfg_t *new_cfg(void)
 	cfg_set_validate_func(cfg, "queue_dir", validate_path);
 	cfg_set_validate_func(cfg, "dns_servers", validate_dns_servers);
 	cfg_set_validate_func(cfg, "local_domains", validate_domain_list);
+	cfg_set_validate_func(cfg, "postmaster", validate_postmaster);
 	cfg_set_validate_func(cfg, "aliases", validate_path);
 	cfg_set_validate_func(cfg, "mail_spool", validate_path);
 	cfg_set_validate_func(cfg, "sender_map", validate_path);
@@ -679,6 +682,21 @@ static int validate_domain_list(cfg_t *cfg, cfg_opt_t *opt)
 				  cfg_opt_name(opt));
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* postmaster receives DSNs: an address with a domain, nothing that could
+ * end an SMTP command or a header line. */
+static int validate_postmaster(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (v == NULL || has_control_chars(v) || strchr(v, '@') == NULL ||
+	    !address_valid_mailbox(v, 0)) {
+		cfg_error(cfg, "postmaster must be an address like "
+			  "postmaster@example.org");
+		return -1;
 	}
 	return 0;
 }

@@ -197,8 +197,10 @@ static enum line_class classify(const struct intake *in, bool final)
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
 
+		/* A name and colon that do not fit in one 998-octet line
+		 * cannot be written as a field: the line is body. */
 		if (c == ':')
-			return i > 0 ? LC_FIELD : LC_BODY;
+			return i > 0 && i < LINE_OCTETS - 1 ? LC_FIELD : LC_BODY;
 		if (c < 33 || c > 126)
 			break;
 	}
@@ -208,7 +210,7 @@ static enum line_class classify(const struct intake *in, bool final)
 		i++;
 	if (i == n)
 		return final || n > LINE_OCTETS ? LC_BODY : LC_UNDECIDED;
-	return p[i] == ':' ? LC_FIELD : LC_BODY;
+	return p[i] == ':' && i < LINE_OCTETS - 1 ? LC_FIELD : LC_BODY;
 }
 
 static void hdr_data(struct intake *in, const char *p, size_t n)

@@ -206,7 +206,10 @@ static size_t cut_utf8(const char *s, size_t n, size_t max)
 	if (n <= max)
 		return n;
 	n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+	/* Back over at most the 3 continuation octets a UTF-8 character
+	 * can have: a longer run is not UTF-8, and must not eat the text. */
+	for (int k = 0; k < 3 && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80;
+	     k++)
 		n--;
 	return n;
 }

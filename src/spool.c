@@ -28,8 +28,9 @@ static enum status outcome(const struct spool *s, struct err *err);
 static bool is_wsp(char c);
 static bool flush(struct spool *s);
 static void put(struct spool *s, const void *p, size_t n);
-static size_t fold_point(const char *p, size_t len, size_t room);
-static void put_header_line(struct spool *s, const char *p, size_t len);
+static size_t fold_point(const char *p, size_t len, size_t room, size_t keep);
+static void put_header_line(struct spool *s, const char *p, size_t len,
+			    size_t keep);
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -214,14 +215,16 @@ enum status spool_end_body_line(struct spool *s, struct err *err)
 
 /* Where to fold a line that is too long: the last WSP at or before room
  * that has something other than WSP before it (RFC 5322 3.2.2: a folded
- * line must not be only white space). 0 when there is none. */
-static size_t fold_point(const char *p, size_t len, size_t room)
+ * line must not be only white space), and not within the first keep
+ * octets. 0 when there is none. */
+static size_t fold_point(const char *p, size_t len, size_t room, size_t keep)
 {
 	size_t first = 0, k;
 
 	while (first < len && is_wsp(p[first]))
 		first++;
-	for (k = room < len - 1 ? room : len - 1; k > first; k--) {
+	for (k = room < len - 1 ? room : len - 1; k > first && k >= keep;
+	     k--) {
 		if (is_wsp(p[k]))
 			return k;
 	}
@@ -229,8 +232,11 @@ static size_t fold_point(const char *p, size_t len, size_t room)
 }
 
 /* One physical line, folded (RFC 5322 2.2.3) so that no output line is
- * longer than 998 octets. */
-static void put_header_line(struct spool *s, const char *p, size_t len)
+ * longer than 998 octets. The first keep octets stay on the first output
+ * line: a field's name and colon, or the fold would leave a line that is
+ * neither a field nor a continuation (intake makes sure they fit). */
+static void put_header_line(struct spool *s, const char *p, size_t len,
+			    size_t keep)
 {
 	size_t col = 0, i;
 
@@ -238,8 +244,9 @@ static void put_header_line(struct spool *s, const char *p, size_t len)
 		s->hi |= (unsigned char)p[i];
 	while (col + len > LINE_OCTETS) {
 		size_t room = LINE_OCTETS - col;
-		size_t k = fold_point(p, len, room);
+		size_t k = fold_point(p, len, room, keep);
 
+		keep = 0;
 		if (k > 0) {
 			put(s, p, k);
 			put(s, "\r\n", 2);
@@ -262,12 +269,15 @@ static void put_header_line(struct spool *s, const char *p, size_t len)
 enum status spool_write_field(struct spool *s, const char *raw,
 			      struct err *err)
 {
-	const char *nl;
+	const char *nl, *colon = strchr(raw, ':');
+	size_t keep = colon ? (size_t)(colon - raw) + 1 : 0;
 
 	while ((nl = strstr(raw, "\r\n")) != NULL) {
-		put_header_line(s, raw, (size_t)(nl - raw));
+		put_header_line(s, raw, (size_t)(nl - raw),
+				colon && colon < nl ? keep : 0);
+		colon = NULL;
 		raw = nl + 2;
 	}
-	put_header_line(s, raw, strlen(raw));
+	put_header_line(s, raw, strlen(raw), colon ? keep : 0);
 	return outcome(s, err);
 }

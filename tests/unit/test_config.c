@@ -326,6 +326,10 @@ static void test_delivery_errors(void **state)
 		     0644, "sender_rewrite must be an address");
 	expect_error("local_domains = {\"a b\"}\n", 0644,
 		     "local_domains must list domain names");
+	expect_error("postmaster = \"pm@example.org>\\r\\nRCPT TO:<v@x.net\"\n",
+		     0644, "postmaster must be an address");
+	expect_error("postmaster = \"pm\"\n", 0644,
+		     "postmaster must be an address");
 }
 
 static void test_relay_defaults(void **state)

@@ -25,6 +25,7 @@
 #include "line_reader.h"
 #include "recipients.h"
 #include "spool.h"
+#include "util.h"
 
 /* Headers that stop intake from adding any field, for exact output. */
 #define FULL_HDR "Date: Mon, 1 Jan 2026 00:00:00 +0000\n" \
@@ -1157,6 +1158,39 @@ static void test_recipients_add(void **state)
 	address_list_free(&l);
 }
 
+/* Found by fuzzing: a field's first line must never be folded before
+ * its colon (obsolete "Subject :" with a long unbroken value), and a
+ * name that cannot fit in one 998-octet line with its colon is body. */
+static void test_fold_never_before_colon(void **state)
+{
+	struct fx *fx = *state;
+	struct buf in;
+	char *line;
+
+	buf_init(&in);
+	buf_appends(&in, FULL_HDR "To: bob@example.org\nSubject :");
+	for (int i = 0; i < 1200; i++)
+		buf_appends(&in, "y");
+	buf_appends(&in, "\nX-Long-");
+	for (int i = 0; i < 1000; i++)
+		buf_appends(&in, "N");
+	buf_appends(&in, ": v\n\nbody\n");
+	assert_int_equal(run(fx, in.data), ST_OK);
+	assert_wire_form(fx);
+	/* Every header line starts a field or continues one. */
+	for (line = fx->spool; strncmp(line, "\r\n", 2) != 0;) {
+		char *end = strstr(line, "\r\n");
+
+		assert_non_null(end);
+		assert_true(line[0] == ' ' || line[0] == '\t' ||
+			    memchr(line, ':', (size_t)(end - line)) != NULL);
+		line = end + 2;
+	}
+	/* The name too long to be a field went to the body, whole. */
+	assert_non_null(strstr(line, "\r\nX-Long-NNN"));
+	buf_free(&in);
+}
+
 /* The duplicate index: many recipients, some added behind its back
  * with address_list_add, duplicates in another domain case. */
 static void test_recipients_many(void **state)
@@ -1417,6 +1451,7 @@ int main(void)
 		T(test_spool_failures),
 		cmocka_unit_test(test_recipients_add),
 		cmocka_unit_test(test_recipients_many),
+		T(test_fold_never_before_colon),
 		cmocka_unit_test(test_recipients_add_qualifies),
 		cmocka_unit_test(test_recipients_extract),
 		cmocka_unit_test(test_complete_date),
