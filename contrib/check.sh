@@ -20,6 +20,7 @@
 #   SENDMX_SANITIZERS=0     skip the second run of `make check` in an
 #                           ASan+UBSan build (./configure --enable-sanitizers)
 #   SENDMX_FUZZ=0           skip `make fuzz-smoke` (libFuzzer, 30 s a target)
+#   SENDMX_BENCH=0          skip `make bench-smoke` (benchmarks, small counts)
 #   SENDMX_NO_APT=1         never call apt-get
 #   JOBS                    make parallelism (default 2)
 set -uo pipefail
@@ -30,7 +31,8 @@ jobs=${JOBS:-2}
 
 DEPS=(build-essential autoconf automake pkg-config libconfuse-dev libc-ares-dev
       libssl-dev libcmocka-dev python3 python3-aiosmtpd openssl php-cli
-      ca-certificates dnsmasq-base clang libclang-rt-dev)
+      ca-certificates dnsmasq-base clang libclang-rt-dev msmtp gnuplot-nox
+      valgrind time)
 
 say() { printf 'check.sh: %s\n' "$*"; }
 
@@ -154,6 +156,20 @@ if [ "${SENDMX_DISTCHECK:-1}" != 0 ]; then
 	say "make distcheck"
 	if ! make -j"$jobs" distcheck; then
 		say "make distcheck failed"
+		fail=$((fail + 1))
+	fi
+fi
+
+# The benchmark suite's quick mode (tests/bench), so that it cannot rot.
+# It fails only when a workload could not run for sendmx, never on a
+# missed target; counted as one test.
+if [ "${SENDMX_BENCH:-1}" != 0 ]; then
+	say "make bench-smoke"
+	if make bench-smoke BENCH_TOOLS="$root/_tools/bench" \
+	    BENCH_FLAGS="--results=$root/_tools/bench-smoke"; then
+		pass=$((pass + 1))
+	else
+		say "make bench-smoke failed"
 		fail=$((fail + 1))
 	fi
 fi
