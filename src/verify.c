@@ -4,6 +4,7 @@
  */
 #include "ac_config.h"
 
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,17 @@ static enum status print_one(FILE *out, const struct lookup *l)
 	if (l->hop.kind == HOP_LOCAL) {
 		const char *at = strrchr(l->rcpt, '@');
 		int n = at ? (int)(at - l->rcpt) : (int)strlen(l->rcpt);
+		char *user = xasprintf("%.*s", n, l->rcpt);
+		bool known = getpwnam(user) != NULL;
+
+		free(user);
+		/* As local delivery would find it (local.c: a permanent
+		 * failure). */
+		if (!known) {
+			fprintf(out, "%s: undeliverable: no such local user: "
+				"%.*s\n", l->rcpt, n, l->rcpt);
+			return ST_PERMFAIL;
+		}
 
 		if (cfg->local_delivery == LOCAL_MAILDIR)
 			fprintf(out, "%s: deliverable to the local maildir "

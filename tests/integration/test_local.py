@@ -137,13 +137,15 @@ def test_local_delivery_none_masquerades_names(t):
 
 
 def test_bv_shows_alias_result(t):
-    conf, spool = local_config(t, None, "root: admin, \\root\nloop: loop2\nloop2: loop\n")
-    r = t.sendmx(["-bv", "root", "loop"], b"", config=conf)
+    conf, spool = local_config(t, None, "root: nobody, \\root\nloop: loop2\nloop2: loop\n")
+    r = t.sendmx(["-bv", "root", "loop", "nosuchuser-sendmx"], b"", config=conf)
     t.expect_exit(r, 69)
+    matches(r.out, r"^nosuchuser-sendmx@test\.example\.org: undeliverable: no such local user",
+            "unknown local user")
     matches(r.out, r"^loop@test\.example\.org: undeliverable: alias loop", "loop verdict")
     matches(r.out, r"^root@test\.example\.org: deliverable to the local mailbox %s/root$"
             % spool, "mailbox verdict")
-    matches(r.out, r"^admin@test\.example\.org: deliverable to the local mailbox", "alias target")
+    matches(r.out, r"^nobody@test\.example\.org: deliverable to the local mailbox", "alias target")
 
 
 def test_masquerade_envelope_and_headers(t):
