@@ -21,6 +21,7 @@
 #include "util.h"
 
 static int cmp_ids(const void *a, const void *b);
+static DIR *open_dir_at(int dirfd);
 static size_t clean_tmp(struct queue *q, time_t cutoff);
 static size_t clean_orphans(struct queue *q, time_t cutoff);
 
@@ -49,8 +50,7 @@ static int cmp_ids(const void *a, const void *b)
 enum status queue_scan(struct queue *q, char ***ids, size_t *n,
 		       struct err *err)
 {
-	int fd = openat(q->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = open_dir_at(q->dirfd);
 	struct dirent *de;
 
 	*ids = NULL;
@@ -58,8 +58,6 @@ enum status queue_scan(struct queue *q, char ***ids, size_t *n,
 	if (d == NULL) {
 		err_set(err, "cannot read queue directory %s: %s", q->dir,
 			strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return ST_TEMPFAIL;
 	}
 	while ((errno = 0, de = readdir(d)) != NULL) {
@@ -123,21 +121,29 @@ enum status queue_disk_bytes(struct queue *q, const char *id,
 
 /* ---- cleanup ------------------------------------------------------------- */
 
+/* A directory stream on a fresh descriptor of dirfd (closedir closes
+ * that one, not dirfd); NULL when it cannot be opened. */
+static DIR *open_dir_at(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (d == NULL && fd >= 0)
+		close(fd);
+	return d;
+}
+
 /* Anything in tmp/ older than cutoff: a writer renames or unlinks its
  * file within one call, so an old one is a crash leftover. */
 static size_t clean_tmp(struct queue *q, time_t cutoff)
 {
-	int fd = openat(q->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = open_dir_at(q->tmpfd);
 	struct dirent *de;
 	struct stat st;
 	size_t removed = 0;
 
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
+	if (d == NULL)
 		return 0;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (fstatat(q->tmpfd, de->d_name, &st,
 			    AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode) ||
@@ -157,17 +163,13 @@ static size_t clean_tmp(struct queue *q, time_t cutoff)
  * their writer died before committing. */
 static size_t clean_orphans(struct queue *q, time_t cutoff)
 {
-	int fd = openat(q->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	DIR *d = open_dir_at(q->dirfd);
 	struct dirent *de;
 	struct stat st;
 	size_t removed = 0;
 
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
+	if (d == NULL)
 		return 0;
-	}
 	while ((de = readdir(d)) != NULL) {
 		char id[QUEUE_ID_LEN + 1];
 		int dfd;
