@@ -40,7 +40,7 @@ static void apply_outcomes(const struct config *cfg, struct qctl *c,
 static void expire(const struct config *cfg, struct qctl *c, long long now);
 static bool all_done(const struct qctl *c);
 static void send_dsn(const struct config *cfg, struct queue *q,
-		     struct qctl *c, int data_fd, bool delay, char *dsn_id,
+		     struct qctl *c, int data_fd, char *dsn_id,
 		     struct qrun_stats *stats);
 static bool wants_dsn(const struct qctl *c, unsigned kind);
 static void run_ids(const struct config *cfg, struct queue *q,
@@ -328,7 +328,7 @@ void qrun_message(const struct config *cfg, struct queue *q, const char *id,
 		delivery_free_outcomes(&d);
 	}
 	expire(cfg, &c, (long long)time(NULL));
-	send_dsn(cfg, q, &c, data_fd, false, dsn_id, stats);
+	send_dsn(cfg, q, &c, data_fd, dsn_id, stats);
 	if (all_done(&c)) {
 		if (queue_remove(q, id, &err) != ST_OK)
 			log_error(id, "%s", err.msg);
@@ -454,7 +454,7 @@ static const char *server_reply(const struct qrcpt *r, char **mta)
  * new message's id ("" when none was queued).
  */
 static void send_dsn(const struct config *cfg, struct queue *q,
-		     struct qctl *c, int data_fd, bool delay, char *dsn_id,
+		     struct qctl *c, int data_fd, char *dsn_id,
 		     struct qrun_stats *stats)
 {
 	struct bounce_rcpt *br = xcalloc(c->nrcpts ? c->nrcpts : 1, sizeof *br);
@@ -467,7 +467,6 @@ static void send_dsn(const struct config *cfg, struct queue *q,
 	off_t written = 0;
 	int fd = -1;
 
-	(void)delay;
 	for (size_t i = 0; i < c->nrcpts; i++) {
 		struct qrcpt *r = &c->rcpts[i];
 

@@ -40,8 +40,6 @@ static void make_id(char id[QUEUE_ID_LEN + 1]);
 static bool write_all(int fd, const char *p, size_t n);
 static enum status write_control(struct queue *q, const struct qctl *c,
 				 bool durable, struct err *err);
-static enum status sync_named(struct queue *q, const char *id, char ext,
-			      struct err *err);
 static enum status read_control(struct queue *q, const char *id,
 				struct qctl *out, bool *corrupt,
 				struct err *err);
@@ -294,43 +292,6 @@ enum status queue_commit(struct queue *q, const struct qctl *c, int data_fd,
 		return ST_TEMPFAIL;
 	}
 	return ST_OK;
-}
-
-static enum status sync_named(struct queue *q, const char *id, char ext,
-			      struct err *err)
-{
-	int fd = openat(q->dirfd, qname(id, ext).s, O_RDONLY | O_CLOEXEC |
-			O_NOFOLLOW);
-	int e;
-
-	if (fd >= 0 && fsync(fd) == 0) {
-		close(fd);
-		return ST_OK;
-	}
-	e = errno;
-	if (fd >= 0)
-		close(fd);
-	err_set(err, "cannot sync %s/%s.%c: %s", q->dir, id, ext,
-		strerror(e));
-	return e == ENOENT ? ST_PERMFAIL : ST_TEMPFAIL;
-}
-
-enum status queue_make_durable(struct queue *q, const char *id,
-			       struct err *err)
-{
-	enum status st;
-
-	if (!check_id(id, err))
-		return ST_PERMFAIL;
-	st = sync_named(q, id, 'd', err);
-	if (st == ST_OK)
-		st = sync_named(q, id, 'c', err);
-	if (st == ST_OK && fsync(q->dirfd) < 0) {
-		err_set(err, "cannot sync queue directory %s: %s", q->dir,
-			strerror(errno));
-		st = ST_TEMPFAIL;
-	}
-	return st;
 }
 
 enum status queue_update(struct queue *q, const struct qctl *c,

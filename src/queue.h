@@ -68,22 +68,16 @@ enum status queue_create(struct queue *q, char id[QUEUE_ID_LEN + 1],
 /*
  * Makes the message c->id queued: writes its control file. With
  * durable, the data file, the control file and the directory are
- * fsync'd first, so the message survives a crash of the system; without
- * it (a message whose delivery is attempted at once, the caller waiting)
- * nothing is fsync'd: the files exist, a crash of the process leaves the
- * message queued, and queue_make_durable must be called before anyone is
- * told the message is safe while it is still queued. data_fd (from
+ * fsync'd first, so the message survives a crash of the system: every
+ * caller in sendmx passes true (a message delivered at once is never
+ * written to the queue at all). Without it nothing is fsync'd, which
+ * only a test or a throw-away queue may want. data_fd (from
  * queue_create) stays open and locked: deliver from it at once. Returns
  * ST_OK, ST_TEMPFAIL (I/O; no control file is then left: queue_remove
  * the data), or ST_PERMFAIL (c cannot be written: see qctl_format).
  */
 enum status queue_commit(struct queue *q, const struct qctl *c, int data_fd,
 			 bool durable, struct err *err);
-
-/* fsyncs ID.d, ID.c and the directory. ST_TEMPFAIL on I/O errors,
- * ST_PERMFAIL when the message is not there. */
-enum status queue_make_durable(struct queue *q, const char *id,
-			       struct err *err);
 
 /*
  * Replaces the control file of c->id atomically (tmp, fsync, rename,

@@ -168,6 +168,21 @@ def test_masquerade_envelope_and_headers(t):
     contains(g.one_header("From"), "cron@example.com", "generated From")
 
 
+def test_bv_routes_with_the_masqueraded_sender(t):
+    # -bv picks the sender_route intake's rewriting would: the caller's
+    # root@test.example.org is masqueraded to root@example.com.
+    srv = t.server()
+    other = t.server()
+    conf = t.relay_config(srv, extra=(
+        'masquerade_domain = "example.com"\n'
+        'sender_route "@example.com" {\n  host = "127.0.0.1"\n  port = %d\n'
+        '  tls = none\n}' % other.port))
+    r = t.sendmx(["-bv", "-f", "root", "bob@example.org"], b"", config=conf)
+    t.expect_exit(r, 0)
+    matches(r.out, r"^bob@example\.org: deliverable via route 127\.0\.0\.1:%d " % other.port,
+            "-bv verdict")
+
+
 def test_sender_rewrite_on_relay(t):
     srv = t.server()
     conf = t.relay_config(srv, relay_extra='sender_rewrite = "noreply@example.org"')

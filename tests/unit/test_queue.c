@@ -386,9 +386,7 @@ static void test_fast_path_then_durable(void **state)
 	qctl_free(&d);
 	queue_close(q2);
 
-	assert_int_equal(queue_make_durable(fx->q, id, &e), ST_OK);
 	assert_int_equal(queue_remove(fx->q, id, &e), ST_OK);
-	assert_int_equal(queue_make_durable(fx->q, id, &e), ST_PERMFAIL);
 	close(fd);
 }
 
@@ -406,7 +404,6 @@ static void test_bad_ids_refused(void **state)
 	assert_int_equal(queue_lock(fx->q, "abc", &fd, &e), ST_PERMFAIL);
 	assert_int_equal(fd, -1);
 	assert_int_equal(queue_load(fx->q, "", &c, &e), ST_PERMFAIL);
-	assert_int_equal(queue_make_durable(fx->q, "x", &e), ST_PERMFAIL);
 	assert_int_equal(queue_disk_bytes(fx->q, "x", &b, &e), ST_PERMFAIL);
 	assert_false(queue_is_locked(fx->q, "x"));
 }
