@@ -233,7 +233,7 @@ static enum status run_child(const struct local_target *t,
 
 			rep[0] = (char)st;
 			memcpy(rep + 1, e.msg, n);
-			(void)local_write_all(fds[1], rep, 1 + n);
+			(void)write_full(fds[1], rep, 1 + n);
 		}
 		_exit(0);
 	}
@@ -326,26 +326,6 @@ static enum status wait_child(pid_t pid, int rd, const char *user,
 
 /* ---- shared by the writers (in the child) ----------------------------- */
 
-bool local_write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return false;
-		if (w == 0) {
-			errno = EIO;
-			return false;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 enum status local_io_fail(struct err *err, const char *what, int e)
 {
 	if (e == EDQUOT)
@@ -360,7 +340,7 @@ enum status local_io_fail(struct err *err, const char *what, int e)
 static void out_flush(struct out *o)
 {
 	if (o->werrno == 0 && o->len > 0 &&
-	    !local_write_all(o->fd, o->buf, o->len))
+	    !write_full(o->fd, o->buf, o->len))
 		o->werrno = errno;
 	o->len = 0;
 }

@@ -36,8 +36,6 @@ struct local_job {
 enum status local_copy(const struct local_job *j, int fd, bool mboxrd,
 		       const char *what, int *werrno, struct err *err);
 
-/* Writes all n bytes; false with errno set on failure. */
-bool local_write_all(int fd, const char *p, size_t n);
 
 /* The status for a failed write to a mailbox: always ST_TEMPFAIL; fills
  * err with "what: reason", naming quota and full disks plainly. */

@@ -76,7 +76,7 @@ enum status local_mbox_deliver(const struct local_job *j, struct err *err)
 	old = sb.st_size;
 	separator(fd, old, &b);
 	from_line(j, &b);
-	if (!local_write_all(fd, b.data, b.len)) {
+	if (!write_full(fd, b.data, b.len)) {
 		werrno = errno;
 		st = local_io_fail(err, what, werrno);
 		goto cut;
@@ -85,7 +85,7 @@ enum status local_mbox_deliver(const struct local_job *j, struct err *err)
 	if (st != ST_OK)
 		goto cut;
 	/* mboxrd: a blank line ends each message. */
-	if (!local_write_all(fd, "\n", 1) || fsync(fd) != 0) {
+	if (!write_full(fd, "\n", 1) || fsync(fd) != 0) {
 		st = local_io_fail(err, what, errno);
 		goto cut;
 	}
@@ -124,7 +124,7 @@ static enum status take_dotlock(const char *lock, long long deadline,
 		if (fd >= 0) {
 			/* The pid is for people looking at a stuck lock. */
 			n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-			(void)local_write_all(fd, pid, (size_t)n);
+			(void)write_full(fd, pid, (size_t)n);
 			close(fd);
 			return ST_OK;
 		}

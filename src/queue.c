@@ -37,7 +37,6 @@ static bool check_id(const char *id, struct err *err);
 static enum status open_subdir(struct queue *q, const char *name, int *fd,
 			       struct err *err);
 static void make_id(char id[QUEUE_ID_LEN + 1]);
-static bool write_all(int fd, const char *p, size_t n);
 static enum status write_control(struct queue *q, const struct qctl *c,
 				 bool durable, struct err *err);
 static enum status read_control(struct queue *q, const char *id,
@@ -67,25 +66,6 @@ static bool check_id(const char *id, struct err *err)
 		return true;
 	err_set(err, "bad queue id \"%.40s\"", id ? id : "(null)");
 	return false;
-}
-
-static bool write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return false;
-		if (w == 0) {
-			errno = EIO;
-			return false;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
 }
 
 /* 8 hex digits of seconds, 5 of microseconds, 5 of the pid. Each id this
@@ -241,7 +221,7 @@ static enum status write_control(struct queue *q, const struct qctl *c,
 		what = "create";
 		goto io;
 	}
-	if (!write_all(fd, text.data, text.len))
+	if (!write_full(fd, text.data, text.len))
 		goto io;
 	what = "sync";
 	if (durable && fsync(fd) < 0)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -319,5 +320,26 @@ bool parse_duration(const char *s, long *out)
 	if (v > INT_MAX / mult)
 		return false;
 	*out = v * mult;
+	return true;
+}
+
+bool write_full(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return false;
+		if (w == 0) {
+			errno = EIO;
+			return false;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
 	return true;
 }

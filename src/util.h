@@ -64,6 +64,10 @@ void replace_controls(char *p, size_t n, char with);
  * false for anything else. */
 bool parse_duration(const char *s, long *out);
 
+/* Writes all n bytes to fd (a file: no short writes but the last),
+ * retrying on EINTR; false with errno set (EIO for a write of 0). */
+bool write_full(int fd, const void *p, size_t n);
+
 /* Monotonic clock in milliseconds. */
 long long now_ms(void);
 

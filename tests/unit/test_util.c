@@ -1,6 +1,9 @@
 /* test_util.c - buffers, control replacement, poll_fd, strlcpy. */
 #include "ac_config.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,6 +61,31 @@ static void test_replace_controls(void **state)
 	assert_string_equal(o, "?????");
 }
 
+static void test_write_full(void **state)
+{
+	char big[200000], back[200000];
+	int p[2];
+	FILE *tmp = tmpfile();
+
+	(void)state;
+	assert_non_null(tmp);
+	memset(big, 'x', sizeof big);
+	assert_true(write_full(fileno(tmp), big, sizeof big));
+	assert_int_equal(pread(fileno(tmp), back, sizeof back, 0),
+			 (ssize_t)sizeof back);
+	assert_memory_equal(big, back, sizeof big);
+	fclose(tmp);
+	/* A pipe nobody reads is not a file: the reader gone, EPIPE. */
+	assert_int_equal(pipe(p), 0);
+	close(p[0]);
+	signal(SIGPIPE, SIG_IGN);
+	assert_false(write_full(p[1], "a", 1));
+	assert_int_equal(errno, EPIPE);
+	close(p[1]);
+	assert_false(write_full(-1, "a", 1));
+	assert_int_equal(errno, EBADF);
+}
+
 static void test_has_control_chars(void **state)
 {
 	(void)state;
@@ -107,6 +135,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf_grows_and_stays_terminated),
 		cmocka_unit_test(test_replace_controls),
+		cmocka_unit_test(test_write_full),
 		cmocka_unit_test(test_has_control_chars),
 		cmocka_unit_test(test_ascii_case),
 		cmocka_unit_test(test_xasprintf_and_strlcpy),
