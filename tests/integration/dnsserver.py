@@ -206,6 +206,7 @@ class DnsServer:
         # dnsmasq started as root drops to "nobody" and still writes here.
         os.chmod(self.tmp, 0o755)
         self.logfile = os.path.join(self.tmp, "dnsmasq.log")
+        self.marker = "sendmx-ready-%d.test" % random.randrange(1 << 30)
         self.start()
 
     @property
@@ -223,6 +224,7 @@ class DnsServer:
                 "--local=/#/"]
         if self.log_queries:
             argv.append("--log-queries")
+        argv.append("--host-record=%s,127.0.0.99" % self.marker)
         return argv + self.options
 
     def start(self):
@@ -251,8 +253,12 @@ class DnsServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
-            if query(port, "sendmx-ready.invalid", T_A, timeout=0.2) is not None:
-                return True
+            # Only our dnsmasq knows the marker: another test's server
+            # that took the port first (the port was free when chosen)
+            # must not pass for it.
+            r = query(port, self.marker, T_A, timeout=0.2)
+            if r is not None:
+                return r == (0, [(T_A, "127.0.0.99")])
         return False
 
     def stop(self):
@@ -305,7 +311,7 @@ class DnsServer:
                 continue
             qtype, _, rest = line[i + 6:].partition("] ")
             name = rest.split(" ")[0]
-            if name not in (marker, "sendmx-ready.invalid"):
+            if name not in (marker, self.marker):
                 out.append((qtype, name))
         return out
 
